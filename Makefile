@@ -1,0 +1,69 @@
+# StreamSite: `make run` serves the demo, `make test` runs every check CI runs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The test suite's own PostgreSQL database and Redis db number, never the ones `make run` uses.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/streamsite
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format install install-dev services migrate demo worker beat bench clean
+
+run: $(VENV)/.runtime migrate demo
+	$(MANAGE) runserver $(HOST):$(PORT)
+
+test: $(VENV)/.dev services
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MANAGE) makemigrations --check --dry-run
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_TASK_ALWAYS_EAGER=true \
+		$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+$(VENV)/.runtime: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+services:
+	@scripts/ensure-services.sh
+
+migrate: $(VENV)/.runtime
+	$(MANAGE) migrate --noinput
+
+# Loads the demo catalog on the first run only, then makes sure an admin account exists.
+demo: $(VENV)/.runtime
+	$(MANAGE) load_demo --if-empty
+	$(MANAGE) ensure_admin
+
+worker: $(VENV)/.runtime
+	$(BIN)/celery -A streamsite worker --loglevel=INFO
+
+beat: $(VENV)/.runtime
+	$(BIN)/celery -A streamsite beat --loglevel=INFO
+
+bench: $(VENV)/.dev services
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

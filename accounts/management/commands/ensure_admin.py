@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a superuser with a random password, printed once, unless one already exists. "
+        "There is no default password."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--username", default="admin")
+
+    def handle(self, *args: Any, username: str, **options: Any) -> None:
+        users = get_user_model().objects
+        if users.filter(is_superuser=True).exists():
+            self.stdout.write(
+                "An admin account exists already (reset it: manage.py changepassword)."
+            )
+            return
+        password = secrets.token_urlsafe(12)
+        users.create_superuser(username=username, email="", password=password)
+        banner = "=" * 64
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{banner}\nAdmin account created: http://127.0.0.1:8000/admin/\n"
+                f"  username: {username}\n  password: {password}\n"
+                f"This password is shown only once.\n{banner}"
+            )
+        )

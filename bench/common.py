@@ -1,0 +1,138 @@
+"""Shared machinery for the benchmarks: start gunicorn on loopback, drive it with wrk, compare.
+
+Every figure is reported as a ratio against ``/bench/bare`` (a bare Django ``JsonResponse``
+view) served by the same gunicorn in the same run, so results are comparable across machines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return result.stdout
+
+
+def bench_env(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "BENCH_ENDPOINTS": "true",
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Iterator[str]:
+    """Serve the project with gunicorn on a free loopback port; yields the base URL."""
+    port = free_port()
+    command = [
+        PYTHON, "-m", "gunicorn", "streamsite.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+        "--log-level", "warning", "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/bench/bare")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {url} did not come up within {timeout:.0f}s")
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+def wrk(
+    url: str,
+    *,
+    seconds: int = 5,
+    connections: int = 8,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+) -> WrkResult:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return parse_wrk(output)
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency_ms(output: str, percentile: str) -> float:
+    match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if not match:
+        raise ValueError(f"no {percentile}% latency in wrk output:\n{output}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    if not rps:
+        raise ValueError(f"unexpected wrk output:\n{output}")
+    return WrkResult(
+        requests_per_second=float(rps.group(1)),
+        p50_ms=_latency_ms(output, "50"),
+        p99_ms=_latency_ms(output, "99"),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+    )
+
+
+def report(rows: list[tuple[str, WrkResult]], *, baseline: WrkResult) -> None:
+    print(f"{'endpoint':<44} {'req/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for name, result in rows:
+        ratio = result.requests_per_second / baseline.requests_per_second
+        print(
+            f"{name:<44} {result.requests_per_second:>9.0f} {ratio:>5.2f}x "
+            f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.non_2xx:>8}"
+        )

@@ -1,0 +1,196 @@
+"""Catalog REST API: movies, search and genres. Views translate; querysets do the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Q
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.models import Genre, Movie
+
+# Public ordering names → the ORDER BY the cursor pagination walks; each ends in a unique
+# tie-breaker so pages never overlap.
+ORDERINGS: dict[str, tuple[str, ...]] = {
+    "popularity": ("-popularity", "-id"),
+    "rating": ("-vote_average", "-id"),
+    "newest": ("-release_date", "-id"),
+    "oldest": ("release_date", "id"),
+    "title": ("title", "id"),
+}
+MAX_QUERY_LENGTH = 200
+
+
+# --- Query parameters ---------------------------------------------------------------------------
+
+
+class StrictParams(serializers.Serializer):
+    """Query-string validation that also rejects parameters it does not know."""
+
+    allowed_extra: tuple[str, ...] = ()
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        unknown = set(data) - set(self.fields) - set(self.allowed_extra)
+        if unknown:
+            raise ValidationError({name: ["Unknown parameter."] for name in sorted(unknown)})
+        return super().to_internal_value(data)
+
+
+class MovieListParams(StrictParams):
+    allowed_extra = ("cursor",)
+
+    genre = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Genre.objects.only("id", "slug"), required=False
+    )
+    year = serializers.IntegerField(min_value=1870, max_value=2100, required=False)
+    featured = serializers.BooleanField(required=False)
+    ordering = serializers.ChoiceField(choices=list(ORDERINGS), default="popularity")
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=24)
+
+
+class SearchParams(StrictParams):
+    q = serializers.CharField(max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
+    limit = serializers.IntegerField(min_value=1, max_value=50, default=20)
+
+
+def validated(params_class: type[StrictParams], request: Request) -> dict[str, Any]:
+    params = params_class(data=request.query_params.dict())
+    params.is_valid(raise_exception=True)
+    return params.validated_data
+
+
+# --- Serializers ----------------------------------------------------------------------------
+
+
+class GenreSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+
+
+class GenreWithCountSerializer(GenreSerializer):
+    movie_count = serializers.IntegerField()
+
+
+class MovieSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    tmdb_id = serializers.IntegerField()
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    year = serializers.IntegerField(allow_null=True)
+    release_date = serializers.DateField(allow_null=True)
+    runtime = serializers.IntegerField(allow_null=True)
+    vote_average = serializers.FloatField()
+    popularity = serializers.FloatField()
+    is_featured = serializers.BooleanField()
+    poster_url = serializers.SerializerMethodField()
+    genres = GenreSerializer(many=True, source="genres.all")
+
+    def get_poster_url(self, movie: Movie) -> str:
+        return movie.poster_url()
+
+
+class MovieDetailSerializer(MovieSummarySerializer):
+    original_title = serializers.CharField()
+    imdb_id = serializers.CharField()
+    overview = serializers.CharField()
+    tagline = serializers.CharField()
+    vote_count = serializers.IntegerField()
+    backdrop_url = serializers.SerializerMethodField()
+    page_url = serializers.CharField(source="get_absolute_url")
+
+    def get_backdrop_url(self, movie: Movie) -> str:
+        return movie.backdrop_url()
+
+
+# --- Pagination -----------------------------------------------------------------------------
+
+
+class MovieCursorPagination(CursorPagination):
+    """Keyset pagination: page 1,000 costs what page 1 does, unlike OFFSET."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def __init__(self, ordering: tuple[str, ...], page_size: int) -> None:
+        self.ordering = ordering
+        self.page_size = page_size
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({"cursor": ["Invalid or expired cursor."]}) from None
+
+
+# --- Views ----------------------------------------------------------------------------------
+
+
+class MovieListView(APIView):
+    @extend_schema(
+        parameters=[MovieListParams, OpenApiParameter("cursor", str)],
+        responses=MovieSummarySerializer(many=True),
+        summary="Published movies, most popular first, cursor-paginated",
+    )
+    def get(self, request: Request) -> Response:
+        params = validated(MovieListParams, request)
+        movies = Movie.objects.published().with_card_fields()
+        if genre := params.get("genre"):
+            movies = movies.in_genre(genre)
+        if (year := params.get("year")) is not None:
+            movies = movies.released_in(year)
+        if (featured := params.get("featured")) is not None:
+            movies = movies.filter(is_featured=featured)
+        ordering = ORDERINGS[params["ordering"]]
+        if ordering[0].lstrip("-") == "release_date":
+            # A cursor cannot point between NULLs; undated movies are left out of date orders.
+            movies = movies.exclude(release_date=None)
+        paginator = MovieCursorPagination(ordering, params["page_size"])
+        page = paginator.paginate_queryset(movies, request, view=self)
+        return paginator.get_paginated_response(MovieSummarySerializer(page, many=True).data)
+
+
+class MovieDetailView(APIView):
+    @extend_schema(responses=MovieDetailSerializer, summary="One published movie")
+    def get(self, request: Request, movie_id: int) -> Response:
+        movie = (
+            Movie.objects.published()
+            .prefetch_related("genres")
+            .defer("search_vector", "created_at")
+            .filter(pk=movie_id)
+            .first()
+        )
+        if movie is None:
+            raise Http404
+        return Response(MovieDetailSerializer(movie).data)
+
+
+class MovieSearchView(APIView):
+    @extend_schema(
+        parameters=[SearchParams],
+        responses=MovieSummarySerializer(many=True),
+        summary="Full-text search over titles and overviews, best match first",
+    )
+    def get(self, request: Request) -> Response:
+        params = validated(SearchParams, request)
+        movies = Movie.objects.published().with_card_fields().search(params["q"])
+        results = list(movies[: params["limit"]])
+        return Response(
+            {"query": params["q"], "results": MovieSummarySerializer(results, many=True).data}
+        )
+
+
+class GenreListView(APIView):
+    @extend_schema(responses=GenreWithCountSerializer(many=True), summary="Genres with counts")
+    def get(self, request: Request) -> Response:
+        genres = Genre.objects.annotate(
+            movie_count=Count("movies", filter=Q(movies__is_published=True))
+        ).order_by("name")
+        return Response({"results": GenreWithCountSerializer(genres, many=True).data})

@@ -1,0 +1,142 @@
+"""Writes to the catalog that more than one caller needs: imports, the demo loader, the admin."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from catalog.models import Genre, Movie
+
+
+@dataclass(frozen=True)
+class GenreData:
+    name: str
+    tmdb_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MovieData:
+    """One movie as an importer knows it, before it touches the database."""
+
+    tmdb_id: int
+    title: str
+    original_title: str = ""
+    imdb_id: str = ""
+    overview: str = ""
+    tagline: str = ""
+    release_date: dt.date | None = None
+    runtime: int | None = None
+    poster_path: str = ""
+    backdrop_path: str = ""
+    popularity: float = 0.0
+    vote_average: float = 0.0
+    vote_count: int = 0
+    genres: tuple[GenreData, ...] | None = None  # None: leave the movie's genres alone
+    featured: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+
+
+def upsert_genres(*, genres: Iterable[GenreData]) -> dict[str, Genre]:
+    """Create or update genres by TMDb id (or by name when there is none); returns them by name."""
+    by_name: dict[str, Genre] = {}
+    for data in genres:
+        lookup = {"tmdb_id": data.tmdb_id} if data.tmdb_id is not None else {"name": data.name}
+        genre, _ = Genre.objects.update_or_create(
+            **lookup,
+            defaults={"name": data.name},
+            create_defaults={"name": data.name, "slug": slugify(data.name)},
+        )
+        by_name[genre.name] = genre
+    return by_name
+
+
+def upsert_movie(*, data: MovieData, publish: bool = False) -> tuple[Movie, bool]:
+    """Create or refresh one movie from imported data, keyed by TMDb id.
+
+    Editorial state (slug, published, featured) is set on creation only, so a re-import never
+    undoes an editor's decision.
+    """
+    values = {
+        "title": data.title,
+        "original_title": data.original_title or data.title,
+        "overview": data.overview,
+        "tagline": data.tagline,
+        "release_date": data.release_date,
+        "runtime": data.runtime,
+        "poster_path": data.poster_path,
+        "backdrop_path": data.backdrop_path,
+        "popularity": data.popularity,
+        "vote_average": data.vote_average,
+        "vote_count": data.vote_count,
+    }
+    if data.imdb_id:
+        values["imdb_id"] = data.imdb_id
+    with transaction.atomic():
+        movie, created = Movie.objects.update_or_create(
+            tmdb_id=data.tmdb_id,
+            defaults=values,
+            create_defaults={
+                **values,
+                "imdb_id": data.imdb_id,
+                "slug": unique_movie_slug(data.title, data.release_date, data.tmdb_id),
+                "is_published": publish,
+                "is_featured": data.featured,
+            },
+        )
+        if data.genres is not None:
+            genres = upsert_genres(genres=data.genres)
+            movie.genres.set(genres.values())
+    return movie, created
+
+
+def upsert_movies(*, movies: Iterable[MovieData], publish: bool = False) -> UpsertResult:
+    result = UpsertResult()
+    for data in movies:
+        _, created = upsert_movie(data=data, publish=publish)
+        if created:
+            result.created += 1
+        else:
+            result.updated += 1
+    return result
+
+
+def unique_movie_slug(title: str, release_date: dt.date | None, tmdb_id: int) -> str:
+    """``fight-club``, or ``fight-club-1999`` when taken, or ``fight-club-550`` as a last resort."""
+    base = slugify(title)[:200] or f"movie-{tmdb_id}"
+    candidates = [base]
+    if release_date:
+        candidates.append(f"{base}-{release_date.year}")
+    candidates.append(f"{base}-{tmdb_id}")
+    taken = set(Movie.objects.filter(slug__in=candidates).values_list("slug", flat=True))
+    return next(slug for slug in candidates if slug not in taken)
+
+
+def set_published(*, movie_ids: Iterable[int], published: bool) -> int:
+    return _set_flag(movie_ids, "is_published", published)
+
+
+def set_featured(*, movie_ids: Iterable[int], featured: bool) -> int:
+    return _set_flag(movie_ids, "is_featured", featured)
+
+
+def _set_flag(movie_ids: Iterable[int], name: str, value: bool) -> int:
+    # Goes through save() rather than QuerySet.update() so post_save signals (cache
+    # invalidation) see every change.
+    changed = 0
+    with transaction.atomic():
+        for movie in Movie.objects.filter(pk__in=list(movie_ids)).select_for_update():
+            if getattr(movie, name) != value:
+                setattr(movie, name, value)
+                movie.save(update_fields=[name, "updated_at"])
+                changed += 1
+    return changed

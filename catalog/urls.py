@@ -1,0 +1,15 @@
+from django.urls import path
+
+from catalog import views
+
+app_name = "catalog"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("browse/", views.browse, name="browse"),
+    path("search/", views.search, name="search"),
+    path("movies/<slug:slug>/", views.detail, name="detail"),
+    path("watch/<slug:slug>/", views.watch, name="watch"),
+    path("artwork/<slug:slug>/poster.svg", views.poster, name="poster"),
+    path("artwork/<slug:slug>/backdrop.svg", views.backdrop, name="backdrop"),
+]

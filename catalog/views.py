@@ -1,0 +1,130 @@
+"""Viewer pages. Each view validates its input, asks the querysets, and renders."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
+
+from catalog import artwork
+from catalog.models import Genre, Movie, MovieQuerySet
+
+ROW_LENGTH = 12
+GENRE_ROWS = 4
+BROWSE_PAGE_SIZE = 24
+MAX_QUERY_LENGTH = 200
+SORTS = {
+    "popular": ("Most popular", MovieQuerySet.popular),
+    "newest": ("Newest", MovieQuerySet.newest),
+    "rating": ("Top rated", MovieQuerySet.top_rated),
+    "title": ("Title A–Z", MovieQuerySet.by_title),
+}
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    published = Movie.objects.published()
+    hero = published.featured().popular().prefetch_related("genres").first()
+    top_genres = (
+        Genre.objects.annotate(published_count=Count("movies", filter=Q(movies__is_published=True)))
+        .filter(published_count__gt=0)
+        .order_by("-published_count", "name")[:GENRE_ROWS]
+    )
+    rows = [
+        {"title": "Popular now", "movies": published.popular().with_card_fields()[:ROW_LENGTH]},
+        {"title": "New releases", "movies": published.newest().with_card_fields()[:ROW_LENGTH]},
+    ]
+    rows += [
+        {
+            "title": genre.name,
+            "link": genre.get_absolute_url(),
+            "movies": published.in_genre(genre).popular().with_card_fields()[:ROW_LENGTH],
+        }
+        for genre in top_genres
+    ]
+    return render(request, "catalog/home.html", {"hero": hero, "rows": rows})
+
+
+class BrowseForm(forms.Form):
+    genre = forms.ModelChoiceField(
+        queryset=Genre.objects.all(), to_field_name="slug", required=False, empty_label="All genres"
+    )
+    year = forms.IntegerField(min_value=1870, max_value=2100, required=False)
+    sort = forms.ChoiceField(
+        choices=[(key, label) for key, (label, _) in SORTS.items()], required=False
+    )
+
+
+@require_safe
+def browse(request: HttpRequest) -> HttpResponse:
+    form = BrowseForm(request.GET)
+    if not form.is_valid():
+        return render(request, "catalog/browse.html", {"form": form, "page": None}, status=400)
+    movies = Movie.objects.published().with_card_fields()
+    if genre := form.cleaned_data["genre"]:
+        movies = movies.in_genre(genre)
+    if (year := form.cleaned_data["year"]) is not None:
+        movies = movies.released_in(year)
+    _, order = SORTS[form.cleaned_data["sort"] or "popular"]
+    paginator = Paginator(order(movies), BROWSE_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "catalog/browse.html",
+        {"form": form, "page": page, "genre": genre, "year": year, "query": query.urlencode()},
+    )
+
+
+@require_safe
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    if len(query) > MAX_QUERY_LENGTH:
+        context = {"query": query[:MAX_QUERY_LENGTH], "results": [], "error": "too_long"}
+        return render(request, "catalog/search.html", context, status=400)
+    results = list(Movie.objects.published().with_card_fields().search(query)[:48]) if query else []
+    return render(request, "catalog/search.html", {"query": query, "results": results})
+
+
+@require_safe
+def detail(request: HttpRequest, slug: str) -> HttpResponse:
+    movie = get_object_or_404(Movie.objects.published().prefetch_related("genres"), slug=slug)
+    return render(request, "catalog/detail.html", {"movie": movie})
+
+
+@require_safe
+def watch(request: HttpRequest, slug: str) -> HttpResponse:
+    movie = get_object_or_404(Movie.objects.published(), slug=slug)
+    return render(request, "catalog/watch.html", {"movie": movie})
+
+
+# Generated artwork never changes for a given movie title, so browsers may keep it a day.
+ARTWORK_CACHE_CONTROL = "public, max-age=86400"
+
+
+@require_safe
+def poster(request: HttpRequest, slug: str) -> HttpResponse:
+    movie = get_object_or_404(Movie.objects.prefetch_related("genres"), slug=slug)
+    svg = artwork.poster_svg(
+        title=movie.title,
+        year=movie.year,
+        genres=[genre.name for genre in movie.genres.all()],
+        seed=movie.tmdb_id,
+    )
+    return _svg_response(svg)
+
+
+@require_safe
+def backdrop(request: HttpRequest, slug: str) -> HttpResponse:
+    movie = get_object_or_404(Movie.objects.only("title", "tmdb_id"), slug=slug)
+    return _svg_response(artwork.backdrop_svg(title=movie.title, seed=movie.tmdb_id))
+
+
+def _svg_response(svg: str) -> HttpResponse:
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    response["Cache-Control"] = ARTWORK_CACHE_CONTROL
+    return response

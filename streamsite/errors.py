@@ -1,0 +1,25 @@
+"""Error pages: JSON under /api/, styled HTML everywhere else."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from streamsite.api import json_error
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return json_error(404, "not_found", "Not found.")
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return json_error(500, "server_error", "Internal server error.")
+    # No context processors here: whatever broke may be what they depend on.
+    return render(request, "500.html", status=500, using=None)

@@ -1,0 +1,27 @@
+"""URL map. Pages live at the root, the REST API under /api/ (paths without trailing slash)."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from streamsite import bench_views, errors
+
+api_patterns = [
+    path("", include("catalog.api_urls")),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("api/", include(api_patterns)),
+    path("", include("catalog.urls")),
+]
+
+if settings.BENCH_ENDPOINTS:
+    urlpatterns.insert(0, path("bench/bare", bench_views.bare, name="bench-bare"))
+
+handler404 = errors.page_not_found
+handler500 = errors.server_error

@@ -1,0 +1,65 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from catalog.models import Genre, Movie
+from catalog.services import GenreData, MovieData, upsert_movie
+
+_tmdb_ids = itertools.count(900_000)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (the suite's own Redis db under `make test`)."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+MovieFactory = Callable[..., Movie]
+
+
+@pytest.fixture
+def make_movie(db: None) -> MovieFactory:
+    """Create a published movie through the same service the importers use."""
+
+    def make(
+        title: str = "Untitled",
+        *,
+        genres: tuple[str, ...] = ("Drama",),
+        published: bool = True,
+        featured: bool = False,
+        release_date: dt.date | None = dt.date(2000, 1, 1),
+        **fields: Any,
+    ) -> Movie:
+        data = MovieData(
+            tmdb_id=fields.pop("tmdb_id", next(_tmdb_ids)),
+            title=title,
+            release_date=release_date,
+            genres=tuple(GenreData(name=name) for name in genres),
+            featured=featured,
+            **fields,
+        )
+        movie, _ = upsert_movie(data=data, publish=published)
+        return movie
+
+    return make
+
+
+@pytest.fixture
+def genre(db: None) -> Genre:
+    return Genre.objects.create(name="Science Fiction", slug="science-fiction", tmdb_id=878)
