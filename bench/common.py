@@ -136,3 +136,20 @@ def report(rows: list[tuple[str, WrkResult]], *, baseline: WrkResult) -> None:
             f"{name:<44} {result.requests_per_second:>9.0f} {ratio:>5.2f}x "
             f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.non_2xx:>8}"
         )
+
+
+BENCH_DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/streamsite_bench"
+)
+
+
+def fresh_database(url: str = BENCH_DATABASE_URL) -> None:
+    """Drop and recreate the benchmark database, then migrate it."""
+    name = url.rsplit("/", 1)[-1]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    for statement in (
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        f'CREATE DATABASE "{name}"',
+    ):
+        subprocess.run(["psql", admin_url, "-qc", statement], check=True, capture_output=True)
+    manage("migrate", "--noinput", env=bench_env(DATABASE_URL=url))
