@@ -187,6 +187,24 @@ TMDB_API_URL = env_str("TMDB_API_URL", "https://api.themoviedb.org/3")
 TMDB_IMAGE_URL = env_str("TMDB_IMAGE_URL", "https://image.tmdb.org/t/p")
 TMDB_TIMEOUT = env_float("TMDB_TIMEOUT", 10.0, minimum=0.1)
 
+# --- Outbound HTTP resilience (streamsite/resilience.py) ------------------------------------
+
+# Connect timeout slightly above a multiple of 3 s, the usual TCP retransmission window.
+OUTBOUND_CONNECT_TIMEOUT = env_float("OUTBOUND_CONNECT_TIMEOUT", 3.05, minimum=0.001)
+OUTBOUND_READ_TIMEOUT = env_float("OUTBOUND_READ_TIMEOUT", 10.0, minimum=0.001)
+OUTBOUND_MAX_ATTEMPTS = env_int("OUTBOUND_MAX_ATTEMPTS", 3, minimum=1)
+OUTBOUND_BACKOFF_BASE = env_float("OUTBOUND_BACKOFF_BASE", 0.25, minimum=0.0)
+OUTBOUND_BACKOFF_CAP = env_float("OUTBOUND_BACKOFF_CAP", 4.0, minimum=0.0)
+# Longest wait a 429/503 Retry-After may impose, so a confused server cannot park a worker.
+OUTBOUND_RETRY_AFTER_CAP = env_float("OUTBOUND_RETRY_AFTER_CAP", 10.0, minimum=0.0)
+OUTBOUND_POOL_SIZE = env_int("OUTBOUND_POOL_SIZE", 20, minimum=1)
+CIRCUIT_BREAKERS_ENABLED = env_bool("CIRCUIT_BREAKERS_ENABLED", True)
+CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 5, minimum=1)
+CIRCUIT_RESET_SECONDS = env_float("CIRCUIT_RESET_SECONDS", 30.0, minimum=0.001)
+# How long one half-open probe holds its slot before another caller may probe, so a worker
+# killed mid-probe cannot wedge a circuit; longer than a call with all its retries.
+CIRCUIT_PROBE_SECONDS = env_float("CIRCUIT_PROBE_SECONDS", 60.0, minimum=0.001)
+
 # --- Celery ---------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
