@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils.text import slugify
 
 from catalog.models import Genre, Movie
@@ -47,17 +48,29 @@ class UpsertResult:
 
 
 def upsert_genres(*, genres: Iterable[GenreData]) -> dict[str, Genre]:
-    """Create or update genres by TMDb id (or by name when there is none); returns them by name."""
-    by_name: dict[str, Genre] = {}
-    for data in genres:
-        lookup = {"tmdb_id": data.tmdb_id} if data.tmdb_id is not None else {"name": data.name}
-        genre, _ = Genre.objects.update_or_create(
-            **lookup,
-            defaults={"name": data.name},
-            create_defaults={"name": data.name, "slug": slugify(data.name)},
-        )
-        by_name[genre.name] = genre
-    return by_name
+    """Create or rename genres by TMDb id (or by name when there is none); returns them by name.
+
+    One query when every genre already exists as named, which is the common case on re-imports.
+    """
+    wanted = list(genres)
+    existing = Genre.objects.filter(
+        Q(tmdb_id__in=[g.tmdb_id for g in wanted if g.tmdb_id is not None])
+        | Q(name__in=[g.name for g in wanted if g.tmdb_id is None])
+    )
+    by_tmdb_id = {genre.tmdb_id: genre for genre in existing if genre.tmdb_id is not None}
+    by_name = {genre.name: genre for genre in existing}
+    result: dict[str, Genre] = {}
+    for data in wanted:
+        genre = by_tmdb_id.get(data.tmdb_id) if data.tmdb_id is not None else by_name.get(data.name)
+        if genre is None:
+            genre = Genre.objects.create(
+                tmdb_id=data.tmdb_id, name=data.name, slug=slugify(data.name)
+            )
+        elif genre.name != data.name:
+            genre.name = data.name
+            genre.save(update_fields=["name"])
+        result[genre.name] = genre
+    return result
 
 
 def upsert_movie(*, data: MovieData, publish: bool = False) -> tuple[Movie, bool]:
