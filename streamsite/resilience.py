@@ -464,15 +464,19 @@ def _should_retry(retry_state: RetryCallState) -> bool:
 
 
 def _log_retry(service: str, method: str, url: str) -> Any:
+    # DEBUG: retries are routine and counted in metrics. Only the exception's type is logged,
+    # because its text holds the full URL, query string (and so any API key) included.
     def log(retry_state: RetryCallState) -> None:
         outcome = retry_state.outcome
+        if outcome is None:
+            return
         what = (
-            repr(outcome.exception())
-            if outcome is not None and outcome.failed
-            else (f"HTTP {outcome.result().status_code}" if outcome is not None else "?")
+            type(outcome.exception()).__name__
+            if outcome.failed
+            else f"HTTP {outcome.result().status_code}"
         )
         sleep = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        logger.info(
+        logger.debug(
             "%s %s %s: attempt %d failed (%s); retrying in %.2fs",
             service,
             method,
@@ -530,7 +534,7 @@ def request(
         reraise=True,
         # Out of attempts on a 5xx/429: hand the response back instead of tenacity's RetryError.
         retry_error_callback=lambda state: state.outcome.result(),
-        before_sleep=_log_retry(service, method, url),
+        before_sleep=_log_retry(service, method, url.split("?", 1)[0]),
     )
     try:
         response = retrying(attempt)
