@@ -7,6 +7,40 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# Under gunicorn every worker writes its figures to PROMETHEUS_MULTIPROC_DIR and /metrics adds
+# them up (see deploy/gunicorn.conf.py). A Gauge therefore needs a multiprocess_mode saying how
+# workers combine: "livesum" for things that add up across live workers, "max"/"min" for
+# shared state each worker merely observes; the default ("all") keeps one series per pid.
+
+# --- Requests (streamsite/monitoring.py) ---
+
+INFLIGHT_REQUESTS = Gauge(
+    "streamsite_inflight_requests",
+    "Requests being handled right now, across the live workers.",
+    multiprocess_mode="livesum",
+)
+REQUEST_SECONDS = Histogram(
+    "streamsite_request_seconds",
+    "Time to answer a request, by URL pattern name (route) and method.",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# --- Caching (streamsite/cache.py) ---
+
+CACHE_REQUESTS = Counter(
+    "streamsite_cache_requests_total",
+    "Reads through streamsite.cache.cached() by namespace and result (hit, miss, stale: an old "
+    "copy served because loading failed).",
+    ["namespace", "result"],
+)
+CACHE_ERRORS = Counter(
+    "streamsite_cache_errors_total",
+    "Cache operations that failed (get, set, add, delete, bump: the cache server was "
+    "unavailable; decode: a stored entry could not be read and was treated as a miss).",
+    ["operation"],
+)
+
 # --- Outbound HTTP and circuit breakers (streamsite/resilience.py) ---
 
 CIRCUIT_STATE = Gauge(

@@ -132,6 +132,24 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Seconds an entry stays fresh, per purpose (streamsite.cache.ttl); CACHE_TTL_<PURPOSE> overrides.
+# Catalog entries can live long: any Movie/Genre change bumps the namespace version at once.
+# "http" is the max-age browsers and CDNs get, short because they cannot see those bumps.
+CACHE_TTLS = {
+    purpose: env_int(f"CACHE_TTL_{purpose.upper()}", default, minimum=1)
+    for purpose, default in {"catalog": 600, "http": 60, "sources": 300}.items()
+}
+# How long the stale copy outlives the fresh one, to answer while the database is down.
+CACHE_STALE_TTL = env_int("CACHE_STALE_TTL", 86_400, minimum=1)
+# The per-key loading lock expires after this (a loader killed mid-way cannot wedge a key)...
+CACHE_LOCK_TIMEOUT = env_float("CACHE_LOCK_TIMEOUT", 30.0, minimum=0.1)
+# ...and other requests wait this long for its result before serving stale or loading too.
+CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 0.5, minimum=0.0)
+# After a cache-server error a process leaves it alone this long (0: retry every time).
+CACHE_OUTAGE_COOLDOWN = env_float("CACHE_OUTAGE_COOLDOWN", 2.0, minimum=0.0)
+# Detail pages of the N most popular movies are warmed with home and the first list pages.
+CACHE_WARM_TOP_N = env_int("CACHE_WARM_TOP_N", 50, minimum=0)
+
 # --- Auth, i18n, static -----------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,0 +1,346 @@
+"""The one place for caching: key naming, TTLs, namespace versions, stampede-safe loading, stale
+fallback and hit/miss metrics.
+
+Keys read ``<namespace>:v<version>:<name>:<args>``, e.g. ``catalog:v1732540000123:movie:42``.
+Bumping a namespace's version makes every key of it unreachable at once, so one edit
+invalidates every list, page and detail that may show it without knowing which ones do.
+
+``cached()`` keeps two copies of each value: the fresh one under the versioned key, living for
+the purpose's TTL, and a stale one under a version-less key living much longer. The stale copy is
+served (and marked) only when loading fails on the infrastructure: a database that is down is
+better answered with yesterday's catalog than with an error page.
+
+Nothing here raises when the cache server itself is down: every operation logs, counts in
+``streamsite_cache_errors_total`` and behaves as a miss, so callers fall through to their loader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from django.conf import settings
+from django.core.cache import BaseCache, caches
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
+
+from streamsite import metrics
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Status = Literal["hit", "miss", "stale"]
+
+# The cache server is down, refused the connection or timed out.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (RedisError, ConnectionInterrupted, OSError)
+# Loader failures for which a stale copy beats an error: the database or the network is down.
+# Answers such as "not found" or "invalid parameter" are not among them, so they are never
+# papered over with an old copy.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (DatabaseError, OSError)
+
+# Arguments longer than this (query strings, search terms) are hashed so keys stay short.
+_MAX_ARG_LENGTH = 64
+# How often a request waiting for another process's loader looks for its result.
+_POLL_SECONDS = 0.02
+
+_refreshing: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "streamsite_cache_refreshing", default=False
+)
+# Per backend object: until when this process stops talking to a cache server that just
+# failed, so an unreachable Redis costs one timeout per cooldown instead of several per request.
+_down_until: weakref.WeakKeyDictionary[BaseCache, float] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Cached(Generic[T]):
+    value: T
+    status: Status
+
+    @property
+    def degraded(self) -> bool:
+        return self.status == "stale"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What is stored: the value and when it was loaded (for the age of stale copies)."""
+
+    value: Any
+    stored_at: float
+
+
+# --- TTLs and keys --------------------------------------------------------------------------
+
+
+def ttl(purpose: str) -> int:
+    """Seconds an entry for ``purpose`` stays fresh (settings.CACHE_TTLS, env CACHE_TTL_<X>)."""
+    try:
+        return int(settings.CACHE_TTLS[purpose])
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"CACHE_TTLS has no entry for {purpose!r}; add it in settings.py"
+        ) from None
+
+
+_purpose_ttl = ttl  # cached() has a parameter of the same name
+
+
+def make_key(namespace: str, name: str, *args: object) -> str:
+    """``<namespace>:v<version>:<name>:<args>``: the key of the namespace's current version."""
+    return _compose(namespace, f"v{version(namespace)}", name, args)
+
+
+def _stale_key(namespace: str, name: str, args: tuple[object, ...]) -> str:
+    # No version: a stale copy must survive the bumps that happen while the database is down.
+    return _compose(namespace, "stale", name, args)
+
+
+def _compose(namespace: str, tag: str, name: str, args: tuple[object, ...]) -> str:
+    return ":".join([namespace, tag, name, *(_key_part(arg) for arg in args)])
+
+
+def _key_part(arg: object) -> str:
+    text = str(arg)
+    if len(text) > _MAX_ARG_LENGTH or not text.isprintable() or " " in text:
+        return "h" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return text
+
+
+# --- Namespace versions ---------------------------------------------------------------------
+
+
+def _version_key(namespace: str) -> str:
+    return f"{namespace}:version"
+
+
+def version(namespace: str) -> int:
+    """The namespace's current version, created on first use."""
+    key = _version_key(namespace)
+    current = get(key)
+    if _is_version(current):
+        return current
+    # First use, or the version was evicted or overwritten: start from the clock in
+    # milliseconds, so a restart never lands on a number whose keys may still be alive.
+    initial = time.time_ns() // 1_000_000
+    if current is not None:
+        set(key, initial, None)  # a corrupt version is replaced, not trusted
+        return initial
+    if _add(key, initial, None) is not False:
+        return initial
+    winner = get(key)  # another process created it first
+    return winner if _is_version(winner) else initial
+
+
+def bump(namespace: str) -> int:
+    """Invalidate every key of the namespace at once. Returns the new version, 0 on an outage."""
+    version(namespace)
+    backend = _backend()
+    if _cooling_down(backend):
+        metrics.CACHE_ERRORS.labels(operation="bump").inc()
+        log.error("cache namespace %s not bumped: the cache server is unavailable", namespace)
+        return 0
+    try:
+        new = int(backend.incr(_version_key(namespace)))
+    except ValueError:  # evicted between the two calls: a fresh clock-based version will do
+        return version(namespace)
+    except OUTAGE_ERRORS as exc:
+        _outage(backend, "bump", exc)
+        log.error("cache namespace %s not bumped: %s", namespace, exc)
+        return 0
+    log.info("cache namespace %s is now at v%d", namespace, new)
+    return new
+
+
+def _is_version(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --- Thin operations that never raise on an outage ------------------------------------------
+
+
+def get(key: str) -> Any | None:
+    """The stored value, or None when absent, undecodable or the cache server is down."""
+    backend = _backend()
+    if _cooling_down(backend):
+        return None
+    try:
+        return backend.get(key)
+    except OUTAGE_ERRORS as exc:
+        _outage(backend, "get", exc)
+        return None
+    except Exception as exc:  # garbage bytes can fail to unpickle in any way
+        metrics.CACHE_ERRORS.labels(operation="decode").inc()
+        log.warning("cache entry %s cannot be decoded (%s); treated as a miss", key, exc)
+        return None
+
+
+def set(key: str, value: Any, ttl: int | None) -> bool:
+    """Store ``value`` for ``ttl`` seconds (None: no expiry). False if it could not be stored."""
+    backend = _backend()
+    if _cooling_down(backend):
+        return False
+    try:
+        backend.set(key, value, ttl)
+    except OUTAGE_ERRORS as exc:
+        _outage(backend, "set", exc)
+        return False
+    return True
+
+
+def delete(key: str) -> bool:
+    backend = _backend()
+    if _cooling_down(backend):
+        return False
+    try:
+        return bool(backend.delete(key))
+    except OUTAGE_ERRORS as exc:
+        _outage(backend, "delete", exc)
+        return False
+
+
+def _add(key: str, value: Any, ttl: int | float | None) -> bool | None:
+    """Store only if absent (SET NX on Redis). None when the cache server is unavailable."""
+    backend = _backend()
+    if _cooling_down(backend):
+        return None
+    try:
+        return bool(backend.add(key, value, ttl))
+    except OUTAGE_ERRORS as exc:
+        _outage(backend, "add", exc)
+        return None
+
+
+def _backend() -> BaseCache:
+    return caches["default"]
+
+
+def _cooling_down(backend: BaseCache) -> bool:
+    until = _down_until.get(backend)
+    return until is not None and time.monotonic() < until
+
+
+def _outage(backend: BaseCache, operation: str, exc: BaseException) -> None:
+    metrics.CACHE_ERRORS.labels(operation=operation).inc()
+    cooldown = float(settings.CACHE_OUTAGE_COOLDOWN)
+    if cooldown > 0:
+        _down_until[backend] = time.monotonic() + cooldown
+    log.warning(
+        "cache server unavailable during %s (%s: %s); serving without the cache for %.0f s",
+        operation,
+        type(exc).__name__,
+        exc,
+        cooldown,
+    )
+
+
+# --- Loading through the cache --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def refreshing() -> Iterator[None]:
+    """Inside this block ``cached()`` reloads and rewrites entries instead of reading them.
+
+    Cache warming runs in it, so a warm run pushes expiry forward rather than finding the
+    entries it is meant to renew.
+    """
+    token = _refreshing.set(True)
+    try:
+        yield
+    finally:
+        _refreshing.reset(token)
+
+
+def cached(
+    namespace: str,
+    name: str,
+    *args: object,
+    loader: Callable[[], T],
+    ttl: int | None = None,
+    purpose: str | None = None,
+    stale_on: tuple[type[BaseException], ...] = INFRASTRUCTURE_ERRORS,
+) -> Cached[T]:
+    """The value under ``<namespace>:v<N>:<name>:<args>``, loading it on a miss.
+
+    One process at a time runs the loader for a key (a lock in the cache server); the others
+    wait up to CACHE_LOCK_WAIT seconds for its result, then serve the stale copy or load
+    themselves. A loader failing with one of ``stale_on`` is answered with the stale copy
+    (status "stale") when there is one; other exceptions propagate untouched.
+    """
+    lifetime = ttl if ttl is not None else _purpose_ttl(purpose or namespace)
+    key = make_key(namespace, name, *args)
+    stale_key = _stale_key(namespace, name, args)
+    if not _refreshing.get():
+        entry = _entry(get(key))
+        if entry is not None:
+            return _counted(namespace, Cached(entry.value, "hit"))
+
+    lock_key = f"{key}:lock"
+    token = uuid.uuid4().hex
+    lock = _add(lock_key, token, float(settings.CACHE_LOCK_TIMEOUT))
+    if lock is False:  # another process is loading this key right now
+        entry = _wait_for(key, lock_key)
+        if entry is not None:
+            return _counted(namespace, Cached(entry.value, "hit"))
+        stale = _entry(get(stale_key))
+        if stale is not None:
+            _log_stale(key, stale, "another process is still loading it")
+            return _counted(namespace, Cached(stale.value, "stale"))
+    try:
+        try:
+            value = loader()
+        except stale_on as exc:
+            stale = _entry(get(stale_key))
+            if stale is None:
+                raise
+            _log_stale(key, stale, f"{type(exc).__name__}: {exc}")
+            return _counted(namespace, Cached(stale.value, "stale"))
+        entry = _Entry(value, time.time())
+        if set(key, entry, lifetime):
+            set(stale_key, entry, max(lifetime, int(settings.CACHE_STALE_TTL)))
+    finally:
+        if lock:
+            _release(lock_key, token)
+    return _counted(namespace, Cached(value, "miss"))
+
+
+def _entry(raw: object) -> _Entry | None:
+    # Anything else under our key (an old format, a stray write) is a miss and gets replaced.
+    return raw if isinstance(raw, _Entry) else None
+
+
+def _wait_for(key: str, lock_key: str) -> _Entry | None:
+    deadline = time.monotonic() + float(settings.CACHE_LOCK_WAIT)
+    while time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+        entry = _entry(get(key))
+        if entry is not None:
+            return entry
+        if get(lock_key) is None:  # the loader gave up; no point waiting any longer
+            return None
+    return None
+
+
+def _release(lock_key: str, token: str) -> None:
+    # Only our own lock: if it expired and another process took it, that one is not ours to free.
+    if get(lock_key) == token:
+        delete(lock_key)
+
+
+def _log_stale(key: str, stale: _Entry, reason: str) -> None:
+    age = time.time() - stale.stored_at
+    log.warning("serving a stale copy of %s (%.0f s old): %s", key, age, reason)
+
+
+def _counted(namespace: str, result: Cached[T]) -> Cached[T]:
+    metrics.CACHE_REQUESTS.labels(namespace=namespace, result=result.status).inc()
+    return result

@@ -1,0 +1,70 @@
+"""A private redis-server for tests that need to stop Redis for real, on a port the OS picks."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RedisProcess:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def cache_settings(self, **options: Any) -> dict[str, Any]:
+        """A CACHES setting pointing at this server, with the production backend and timeouts."""
+        return {
+            "default": {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": self.url,
+                "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5, **options},
+            }
+        }
+
+
+@contextlib.contextmanager
+def redis_process() -> Iterator[RedisProcess]:
+    executable = shutil.which("redis-server")
+    assert executable, "redis-server is not installed (scripts/ensure-services.sh installs it)"
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    server = RedisProcess(port=port, process=process)
+    try:
+        _wait_for(port)
+        yield server
+    finally:
+        server.stop()
+
+
+def _wait_for(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server did not listen on port {port} within {timeout:.0f}s")
