@@ -470,11 +470,12 @@ def _log_retry(service: str, method: str, url: str) -> Any:
         outcome = retry_state.outcome
         if outcome is None:
             return
-        what = (
-            type(outcome.exception()).__name__
-            if outcome.failed
-            else f"HTTP {outcome.result().status_code}"
-        )
+        if outcome.failed:
+            what = type(outcome.exception()).__name__
+        else:
+            # Discarded: release its connection to the pool even when the caller streams.
+            outcome.result().close()
+            what = f"HTTP {outcome.result().status_code}"
         sleep = retry_state.next_action.sleep if retry_state.next_action else 0.0
         logger.debug(
             "%s %s %s: attempt %d failed (%s); retrying in %.2fs",
