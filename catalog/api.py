@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Genre, Movie
+from streamsite import http_cache
 
 # Public ordering names → the ORDER BY the cursor pagination walks; each ends in a unique
 # tie-breaker so pages never overlap.
@@ -139,6 +140,7 @@ class MovieListView(APIView):
         responses=MovieSummarySerializer(many=True),
         summary="Published movies, most popular first, cursor-paginated",
     )
+    @http_cache.api_response("catalog", "movie-list")
     def get(self, request: Request) -> Response:
         params = validated(MovieListParams, request)
         movies = Movie.objects.published().with_card_fields()
@@ -159,6 +161,7 @@ class MovieListView(APIView):
 
 class MovieDetailView(APIView):
     @extend_schema(responses=MovieDetailSerializer, summary="One published movie")
+    @http_cache.api_response("catalog", "movie-detail")
     def get(self, request: Request, movie_id: int) -> Response:
         movie = (
             Movie.objects.published()
@@ -178,6 +181,7 @@ class MovieSearchView(APIView):
         responses=MovieSummarySerializer(many=True),
         summary="Full-text search over titles and overviews, best match first",
     )
+    @http_cache.api_response("catalog", "movie-search")
     def get(self, request: Request) -> Response:
         params = validated(SearchParams, request)
         movies = Movie.objects.published().with_card_fields().search(params["q"])
@@ -189,6 +193,7 @@ class MovieSearchView(APIView):
 
 class GenreListView(APIView):
     @extend_schema(responses=GenreWithCountSerializer(many=True), summary="Genres with counts")
+    @http_cache.api_response("catalog", "genre-list")
     def get(self, request: Request) -> Response:
         genres = Genre.objects.annotate(
             movie_count=Count("movies", filter=Q(movies__is_published=True))

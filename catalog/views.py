@@ -11,6 +11,7 @@ from django.views.decorators.http import require_safe
 
 from catalog import artwork
 from catalog.models import Genre, Movie, MovieQuerySet
+from streamsite import http_cache
 
 ROW_LENGTH = 12
 GENRE_ROWS = 4
@@ -25,6 +26,7 @@ SORTS = {
 
 
 @require_safe
+@http_cache.page("catalog", "home")
 def home(request: HttpRequest) -> HttpResponse:
     published = Movie.objects.published()
     hero = published.featured().popular().prefetch_related("genres").first()
@@ -59,6 +61,7 @@ class BrowseForm(forms.Form):
 
 
 @require_safe
+@http_cache.page("catalog", "browse", params=("genre", "year", "sort", "page"))
 def browse(request: HttpRequest) -> HttpResponse:
     form = BrowseForm(request.GET)
     if not form.is_valid():
@@ -91,6 +94,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@http_cache.page("catalog", "detail")
 def detail(request: HttpRequest, slug: str) -> HttpResponse:
     movie = get_object_or_404(Movie.objects.published().prefetch_related("genres"), slug=slug)
     return render(request, "catalog/detail.html", {"movie": movie})

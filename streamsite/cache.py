@@ -1,7 +1,7 @@
 """The one place for caching: key naming, TTLs, namespace versions, stampede-safe loading, stale
 fallback and hit/miss metrics.
 
-Keys read ``<namespace>:v<version>:<name>:<args>``, e.g. ``catalog:v1732540000123:movie:42``.
+Keys read ``<namespace>:v<version>:<name>:<args>``, e.g. ``catalog:v1732540000123456:movie:42``.
 Bumping a namespace's version makes every key of it unreachable at once, so one edit
 invalidates every list, page and detail that may show it without knowing which ones do.
 
@@ -130,8 +130,9 @@ def version(namespace: str) -> int:
     if _is_version(current):
         return current
     # First use, or the version was evicted or overwritten: start from the clock in
-    # milliseconds, so a restart never lands on a number whose keys may still be alive.
-    initial = time.time_ns() // 1_000_000
+    # microseconds, so a restart never lands on a number whose keys may still be alive (that
+    # would take more than a million bumps a second).
+    initial = time.time_ns() // 1_000
     if current is not None:
         set(key, initial, None)  # a corrupt version is replaced, not trusted
         return initial

@@ -1,0 +1,213 @@
+"""Whole responses through streamsite.cache: ``X-Cache``, ``ETag``, ``Cache-Control``, 304s and the
+degraded marking of stale answers.
+
+Two decorators, one per kind of endpoint:
+
+* ``api_response`` for an APIView's ``get``: the rendered JSON body is shared by every caller,
+  since the catalog API says nothing personal; only ``Cache-Control`` differs (public for
+  anonymous callers, private for signed-in ones and API keys).
+* ``page`` for a page view: only anonymous viewers share entries. A request carrying a session
+  (or a flash-message cookie, or credentials) bypasses the cache entirely, and a page is never
+  stored if rendering it set a cookie or generated a CSRF token.
+
+Keys are built from the URL arguments and the query string exactly as sent, sorted; the view
+validates on a miss and only successful answers are stored, so junk parameters (a 400) never
+create entries. Validation is not done before the lookup because it can need the database
+(genre slugs), which is precisely what a stale answer must do without.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
+from django.template.loader import render_to_string
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags, urlencode
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from streamsite import cache
+
+# What the banner include renders when not degraded; a stale page gets the banner in its place.
+DEGRADED_MARKER = b"<!--degraded-banner-->"
+DEGRADED_TEMPLATE = "degraded_banner.html"
+# Any of these on a request means a person we may know: their pages are theirs alone.
+_PERSONAL_HEADERS = ("HTTP_AUTHORIZATION",)
+
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+class _Uncacheable(Exception):  # noqa: N818 - a signal between loader and decorator, not an error
+    """The view answered something that must not be stored (an error page, a cookie...)."""
+
+    def __init__(self, response: HttpResponseBase) -> None:
+        super().__init__()
+        self.response = response
+
+
+def api_response(namespace: str, name: str) -> Callable[[View], View]:
+    """Cache the JSON an ``APIView.get(self, request, **kwargs)`` answers with status 200."""
+
+    def decorate(get: View) -> View:
+        @functools.wraps(get)
+        def wrapper(view: Any, request: Any, **kwargs: Any) -> HttpResponseBase:
+            def load() -> StoredResponse:
+                response = get(view, request, **kwargs)
+                if not isinstance(response, Response) or response.status_code != 200:
+                    raise _Uncacheable(response)
+                return _stored(JSONRenderer().render(response.data), "application/json")
+
+            key_args = (*_url_args(kwargs), _query(request.query_params))
+            try:
+                result = cache.cached(namespace, name, *key_args, loader=load, purpose=namespace)
+            except _Uncacheable as uncacheable:
+                return uncacheable.response
+            stored = _degraded_json(result.value) if result.degraded else result.value
+            return _respond(request, stored, result.status, public=not _signed_in(request))
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def page(namespace: str, name: str, *, params: Collection[str] = ()) -> Callable[[View], View]:
+    """Cache a page for anonymous viewers; ``params`` are the query parameters it reads.
+
+    A request with any other parameter (tracking tags, typos) is served but not stored, so
+    nobody can fill the cache with variants of one page.
+    """
+    known = frozenset(params)
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if _personal(request):
+                response = view(request, *args, **kwargs)
+                response.setdefault("Cache-Control", "private, no-cache")
+                return response
+            if not known.issuperset(request.GET):
+                return view(request, *args, **kwargs)
+
+            def load() -> StoredResponse:
+                response = view(request, *args, **kwargs)
+                if not _shareable(request, response):
+                    raise _Uncacheable(response)
+                return _stored(response.content, response["Content-Type"])
+
+            key_args = (*args, *_url_args(kwargs), _query(request.GET))
+            try:
+                result = cache.cached(namespace, name, *key_args, loader=load, purpose=namespace)
+            except _Uncacheable as uncacheable:
+                return uncacheable.response
+            stored = _degraded_html(result.value) if result.degraded else result.value
+            response = _respond(request, stored, result.status, public=True)
+            # The same URL shows a signed-in viewer their own page: shared caches must key on it.
+            patch_vary_headers(response, ("Cookie",))
+            return response
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+# --- Building responses ---------------------------------------------------------------------
+
+
+def _stored(body: bytes, content_type: str) -> StoredResponse:
+    return StoredResponse(body=body, content_type=content_type, etag=_etag(body))
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def _respond(
+    request: HttpRequest, stored: StoredResponse, status: str, *, public: bool
+) -> HttpResponse:
+    if _etag_matches(request, stored.etag):
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        response = HttpResponse(stored.body, content_type=stored.content_type)
+    response["ETag"] = stored.etag
+    response["X-Cache"] = status.upper()
+    response["Cache-Control"] = _cache_control(public=public, stale=status == "stale")
+    return response
+
+
+def _cache_control(*, public: bool, stale: bool) -> str:
+    if stale:
+        # A degraded answer may be kept, but must be checked again before each reuse.
+        return f"{'public' if public else 'private'}, no-cache"
+    return f"{'public' if public else 'private'}, max-age={cache.ttl('http')}"
+
+
+def _etag_matches(request: HttpRequest, etag: str) -> bool:
+    header = request.META.get("HTTP_IF_NONE_MATCH")
+    if not header:
+        return False
+    # If-None-Match uses the weak comparison: W/"x" matches "x".
+    candidates = {tag.removeprefix("W/") for tag in parse_etags(header)}
+    return "*" in candidates or etag in candidates
+
+
+def _degraded_json(stored: StoredResponse) -> StoredResponse:
+    data = json.loads(stored.body)
+    if isinstance(data, dict):
+        data["degraded"] = True
+    return _stored(JSONRenderer().render(data), stored.content_type)
+
+
+def _degraded_html(stored: StoredResponse) -> StoredResponse:
+    banner = render_to_string(DEGRADED_TEMPLATE, {"degraded": True}).strip().encode()
+    return _stored(stored.body.replace(DEGRADED_MARKER, banner, 1), stored.content_type)
+
+
+# --- Who is asking, and what may be shared --------------------------------------------------
+
+
+def _personal(request: HttpRequest) -> bool:
+    cookies = request.COOKIES
+    return (
+        settings.SESSION_COOKIE_NAME in cookies
+        or "messages" in cookies
+        or any(header in request.META for header in _PERSONAL_HEADERS)
+    )
+
+
+def _signed_in(request: Any) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated) or "HTTP_AUTHORIZATION" in request.META
+
+
+def _shareable(request: HttpRequest, response: HttpResponseBase) -> bool:
+    return (
+        isinstance(response, HttpResponse)
+        and response.status_code == 200
+        and not response.cookies
+        # A CSRF token was generated into this page: it belongs to this visitor only.
+        and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
+        and "private" not in response.get("Cache-Control", "")
+        and "no-store" not in response.get("Cache-Control", "")
+    )
+
+
+def _url_args(kwargs: Mapping[str, Any]) -> list[str]:
+    return [f"{name}={kwargs[name]}" for name in sorted(kwargs)]
+
+
+def _query(params: Any) -> str:
+    return urlencode(sorted((key, params.getlist(key)) for key in params), doseq=True)
