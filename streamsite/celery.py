@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "streamsite.settings")
 
@@ -16,4 +17,14 @@ app = Celery("streamsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    # Every half the catalog TTL (300 s at the default 600 s): each run rewrites home, the first
+    # list pages and the top details before their previous copy can expire, so the pages most
+    # visits start from never miss, even when a run starts late behind a busy worker. Expiring
+    # after one interval drops a run queued behind a slow one: the next is as good.
+    "warm-catalog-cache": {
+        "task": "catalog.warm_cache",
+        "schedule": settings.CACHE_TTLS["catalog"] / 2,
+        "options": {"expires": settings.CACHE_TTLS["catalog"] / 2},
+    },
+}
