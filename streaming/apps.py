@@ -1,6 +1,17 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class StreamingConfig(AppConfig):
     name = "streaming"
     verbose_name = "Streaming"
+
+    def ready(self) -> None:
+        from catalog.models import Movie
+        from streaming import signals
+        from streaming.models import Provider
+
+        post_save.connect(signals.provider_changed, sender=Provider, weak=False)
+        post_delete.connect(signals.provider_changed, sender=Provider, weak=False)
+        post_save.connect(signals.movie_changed, sender=Movie, weak=False)
+        post_delete.connect(signals.movie_changed, sender=Movie, weak=False)

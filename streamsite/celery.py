@@ -18,6 +18,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    # Every 15 s: a provider failing its probes has its circuit opened after
+    # CIRCUIT_FAILURE_THRESHOLD of them (about a minute at the default 5), before most viewers
+    # reach it, and a recovered one is back within CIRCUIT_RESET_SECONDS + 15 s. One small GET
+    # per enabled provider per round is nothing to them; faster would only add noise.
+    "probe-streaming-providers": {
+        "task": "streaming.tasks.probe_providers",
+        "schedule": 15.0,
+        "options": {"expires": 15.0},
+    },
     # Every half the catalog TTL (300 s at the default 600 s): each run rewrites home, the first
     # list pages and the top details before their previous copy can expire, so the pages most
     # visits start from never miss, even when a run starts late behind a busy worker. Expiring

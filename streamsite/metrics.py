@@ -60,3 +60,20 @@ OUTBOUND_REQUEST_SECONDS = Histogram(
     ["service"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+
+# --- Streaming providers (streaming/providers/) ---
+# Circuit state per provider is streamsite_circuit_state{name="provider:<slug>"} above.
+
+PROVIDER_REQUESTS = Counter(
+    "streamsite_provider_requests_total",
+    "Health checks of streaming providers (probe and live check) by outcome: ok, "
+    "server_error, client_error, bad_response (answered, but not with a player page), "
+    "timeout, connection_error, error, circuit_open (skipped, nothing sent).",
+    ["provider", "outcome"],
+)
+PROVIDER_REQUEST_SECONDS = Histogram(
+    "streamsite_provider_request_seconds",
+    "Duration of one health check of a streaming provider, whatever its outcome.",
+    ["provider"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)

@@ -223,6 +223,16 @@ CIRCUIT_RESET_SECONDS = env_float("CIRCUIT_RESET_SECONDS", 30.0, minimum=0.001)
 # killed mid-probe cannot wedge a circuit; longer than a call with all its retries.
 CIRCUIT_PROBE_SECONDS = env_float("CIRCUIT_PROBE_SECONDS", 60.0, minimum=0.001)
 
+# --- Streaming sources (streaming/) ---------------------------------------------------------
+
+# Cached source lists live CACHE_TTLS["sources"] (env CACHE_TTL_SOURCES); circuit state is read
+# live. Off: the health probe alone keeps circuits current and no viewer request waits on a
+# provider. On: the first playable provider is also checked on each request, which costs a
+# round trip to it (and, with breakers off, its full timeout while it hangs).
+SOURCES_LIVE_CHECK = env_bool("SOURCES_LIVE_CHECK", False)
+# The watch page moves to the next server when a player has not loaded within this time.
+WATCH_SOURCE_TIMEOUT = env_float("WATCH_SOURCE_TIMEOUT", 8.0, minimum=0.5)
+
 # --- Celery ---------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")

@@ -9,6 +9,7 @@ from streamsite import bench_views, errors
 
 api_patterns = [
     path("", include("catalog.api_urls")),
+    path("", include("streaming.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -1,0 +1,185 @@
+"""Streaming API: the sources of a movie, and the player URL of one of them with options.
+
+Both answer from ``streaming.sources.resolve`` (cached per movie, circuit state live). When no
+source can play, the answer is a 503 in the shared error shape with ``Retry-After`` set to the
+moment the soonest open circuit lets a probe through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from streaming import sources
+from streaming.providers.base import normalize_color
+from streaming.sources import RankedSource, Resolution
+
+MAX_START_SECONDS = 24 * 60 * 60  # nothing we serve is a day long; more is a client bug
+
+
+# --- Query parameters ---------------------------------------------------------------------
+
+
+class EmbedParams(serializers.Serializer):
+    provider = serializers.SlugField(max_length=32, required=False)
+    start = serializers.IntegerField(
+        min_value=0, max_value=MAX_START_SECONDS, required=False, help_text="Seconds"
+    )
+    color = serializers.CharField(
+        max_length=7, required=False, help_text="Accent colour, 3 or 6 hex digits, '#' optional"
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # A misspelt parameter (?strat=90) must not be silently ignored.
+        unknown = set(data) - set(self.fields)
+        if unknown:
+            raise ValidationError({name: ["Unknown parameter."] for name in sorted(unknown)})
+        return super().to_internal_value(data)
+
+    def validate_color(self, value: str) -> str:
+        try:
+            return normalize_color(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+# --- Serializers ----------------------------------------------------------------------------
+
+
+class MovieRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    tmdb_id = serializers.IntegerField()
+    slug = serializers.CharField()
+    title = serializers.CharField()
+
+
+class HealthSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(allow_null=True, help_text="Last health check; null: never")
+    checked_at = serializers.DateTimeField(allow_null=True)
+    latency_ms = serializers.IntegerField(allow_null=True)
+    detail = serializers.CharField()
+
+
+class SourceSerializer(serializers.Serializer):
+    provider = serializers.CharField(source="source.provider")
+    name = serializers.CharField(source="source.name")
+    kind = serializers.ChoiceField(choices=["embed", "hls"], source="source.kind")
+    url = serializers.SerializerMethodField()
+    priority = serializers.IntegerField(source="source.priority")
+    origin = serializers.CharField(
+        source="source.origin", help_text="Origin the player's postMessage events come from"
+    )
+    supports_start = serializers.SerializerMethodField()
+    circuit = serializers.ChoiceField(
+        choices=["closed", "half_open", "open", "disabled"], source="status.circuit"
+    )
+    retry_after = serializers.FloatField(
+        source="status.retry_after",
+        allow_null=True,
+        help_text="Seconds until an open circuit lets a probe through",
+    )
+    health = HealthSerializer(source="status.health")
+
+    def get_url(self, ranked: RankedSource) -> str:
+        return ranked.source.url(**self.context.get("options", {}))
+
+    def get_supports_start(self, ranked: RankedSource) -> bool:
+        return bool(ranked.source.start_param)
+
+
+class SourceListSerializer(serializers.Serializer):
+    movie = MovieRefSerializer()
+    sources = SourceSerializer(many=True, source="playable", help_text="Best first")
+    skipped = SourceSerializer(many=True, help_text="Open circuits: not offered to viewers")
+
+
+class EmbedSerializer(serializers.Serializer):
+    movie = MovieRefSerializer()
+    source = SourceSerializer()
+    fallbacks = SourceSerializer(many=True, help_text="What to try next, best first")
+
+
+class NoSourcesSerializer(serializers.Serializer):
+    error = serializers.CharField(default="no_sources")
+    detail = serializers.CharField()
+    retry_after = serializers.IntegerField()
+    skipped = SourceSerializer(many=True)
+
+
+# --- Views ----------------------------------------------------------------------------------
+
+
+def resolved_or_404(movie_id: int) -> Resolution:
+    resolution = sources.resolve(movie_id)
+    if resolution is None:
+        raise Http404
+    return resolution
+
+
+def no_sources(resolution: Resolution) -> Response:
+    retry_after = resolution.retry_after()
+    detail = (
+        f"No streaming source can play this movie right now; try again in {retry_after} s."
+        if resolution.skipped
+        else "No streaming provider is enabled."
+    )
+    body = {
+        "error": "no_sources",
+        "detail": detail,
+        "retry_after": retry_after,
+        "skipped": SourceSerializer(resolution.skipped, many=True).data,
+    }
+    return Response(body, status=503, headers={"Retry-After": str(retry_after)})
+
+
+class SourceListView(APIView):
+    @extend_schema(
+        responses={
+            200: SourceListSerializer,
+            503: OpenApiResponse(NoSourcesSerializer, description="Every source is down"),
+        },
+        summary="Every source of a movie with its health, playable ones best first",
+    )
+    def get(self, request: Request, movie_id: int) -> Response:
+        resolution = resolved_or_404(movie_id)
+        if not resolution.playable:
+            return no_sources(resolution)
+        return Response(SourceListSerializer(resolution).data)
+
+
+class EmbedView(APIView):
+    @extend_schema(
+        parameters=[EmbedParams],
+        responses={
+            200: EmbedSerializer,
+            503: OpenApiResponse(NoSourcesSerializer, description="Every source is down"),
+        },
+        summary="The player URL of a movie (best or chosen provider) plus the fallbacks",
+    )
+    def get(self, request: Request, movie_id: int) -> Response:
+        params = EmbedParams(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        options = {k: v for k, v in params.validated_data.items() if k in ("start", "color")}
+        resolution = resolved_or_404(movie_id)
+        chosen = self._chosen(resolution, params.validated_data.get("provider"))
+        if chosen is None:
+            return no_sources(resolution)
+        fallbacks = [r for r in resolution.playable if r is not chosen]
+        body = {"movie": resolution.movie, "source": chosen, "fallbacks": fallbacks}
+        return Response(EmbedSerializer(body, context={"options": options}).data)
+
+    def _chosen(self, resolution: Resolution, provider: str | None) -> RankedSource | None:
+        if provider is None:
+            return resolution.best
+        # An open circuit is still handed out when asked for by name: the caller chose it.
+        found = resolution.find(provider)
+        if found is None:
+            raise ValidationError({"provider": [f"No enabled provider is called {provider!r}."]})
+        return found
