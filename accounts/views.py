@@ -20,7 +20,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="accounts.backends.ModelBackend")
         return redirect(next_url or "catalog:home")
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "next": next_url}

@@ -1,0 +1,81 @@
+"""Admin for API keys (created here, shown once) and the premium flag on users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from accounts import services
+from accounts.models import ApiKey, Profile
+
+User = get_user_model()
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "user", "created_at", "last_used_at", "status")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix", "user__username")
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    raw_id_fields = ("user",)
+    actions = ("revoke",)
+
+    @admin.display(description="status")
+    def status(self, api_key: ApiKey) -> str:
+        return "revoked" if api_key.is_revoked() else "active"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
+        # The owner of an existing key never changes: a new owner gets a new key.
+        return (*self.readonly_fields, "user") if obj else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:
+        raw_key = None if change else obj.set_new_key()
+        super().save_model(request, obj, form, change)
+        if raw_key:
+            messages.warning(
+                request,
+                f"API key for {obj.user}: {raw_key} — copy it now, it is stored hashed and "
+                "will not be shown again.",
+            )
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        changed = services.revoke_api_keys(key_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Revoked {changed} key(s).", messages.SUCCESS)
+
+
+class ProfileInline(admin.StackedInline):
+    model = Profile
+    can_delete = False
+    max_num = 1
+    fields = ("is_premium",)
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class StreamSiteUserAdmin(UserAdmin):
+    inlines = (ProfileInline,)
+    list_display = (*UserAdmin.list_display, "premium")
+    list_select_related = ("profile",)
+    actions = ("make_premium", "make_free")
+
+    @admin.display(boolean=True, description="premium")
+    def premium(self, user: Any) -> bool:
+        profile = getattr(user, "profile", None)
+        return bool(profile and profile.is_premium)
+
+    @admin.action(description="Make selected users premium")
+    def make_premium(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        services.set_premium(user_ids=list(queryset.values_list("pk", flat=True)), premium=True)
+
+    @admin.action(description="Make selected users free (not premium)")
+    def make_free(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        services.set_premium(user_ids=list(queryset.values_list("pk", flat=True)), premium=False)
