@@ -54,9 +54,18 @@ class BrowseForm(forms.Form):
     genre = forms.ModelChoiceField(
         queryset=Genre.objects.all(), to_field_name="slug", required=False, empty_label="All genres"
     )
-    year = forms.IntegerField(min_value=1870, max_value=2100, required=False)
+    year = forms.IntegerField(
+        min_value=1870,
+        max_value=2100,
+        required=False,
+        # A text box (numeric keypad on phones) so a rejected value stays visible next to its
+        # error; a number input would silently blank it.
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "Any year"}),
+    )
     sort = forms.ChoiceField(
-        choices=[(key, label) for key, (label, _) in SORTS.items()], required=False
+        label="Sort by",
+        choices=[(key, label) for key, (label, _) in SORTS.items()],
+        required=False,
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
+from django.template import loader
 
 from streamsite.api import json_error
 
@@ -21,5 +22,6 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return json_error(500, "server_error", "Internal server error.")
-    # No context processors here: whatever broke may be what they depend on.
-    return render(request, "500.html", status=500, using=None)
+    # No request context and so no context processors: whatever broke (the database, the
+    # session store) may be what they depend on.
+    return HttpResponseServerError(loader.get_template("500.html").render())
