@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import SignupForm
+from shield.client_ip import client_ip
+from shield.detection import record_failed_login
 
 
 @require_http_methods(["GET", "POST"])
@@ -30,6 +33,11 @@ def signup(request: HttpRequest) -> HttpResponse:
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        # Password guessing is one of the DDoS signals (shield.detection).
+        record_failed_login(client_ip(self.request))
+        return super().form_invalid(form)
 
 
 class LogoutView(auth_views.LogoutView):

@@ -77,3 +77,18 @@ PROVIDER_REQUEST_SECONDS = Histogram(
     ["provider"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+
+# --- Rate limiting and DDoS protection (shield/) ---
+
+RATELIMIT_DECISIONS = Counter(
+    "streamsite_ratelimit_decisions_total",
+    "Rate-limit decisions by requester tier and result (allowed, limited, fail_open: Redis "
+    "was unavailable and the request was let through uncounted).",
+    ["tier", "result"],
+)
+DDOS_BLOCKS = Counter(
+    "streamsite_ddos_blocks_total",
+    "Client IPs blocked automatically, by the signal that crossed its threshold "
+    "(request_rate, error_rate, missing_paths, failed_logins).",
+    ["reason"],
+)

@@ -17,6 +17,7 @@ from streamsite.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_redis_url,
     env_str,
 )
@@ -65,12 +66,18 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Client IP, blocks and DDoS detection: before sessions, so a blocked client costs one
+    # Redis round trip and nothing else.
+    "shield.middleware.ShieldMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: the limit depends on the tier (user, premium, API key).
+    "shield.middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "shield.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "streamsite.urls"
@@ -203,6 +210,57 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Shield: client IP, rate limits, DDoS protection (shield/) ------------------------------
+
+# CIDRs of our own proxies (nginx, load balancers): only their X-Forwarded-For is believed.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# Rate limiting and DDoS protection; off only to measure their cost (bench/shield.py).
+SHIELD_ENABLED = env_bool("SHIELD_ENABLED", True)
+SHIELD_REDIS_URL = env_redis_url("SHIELD_REDIS_URL") or REDIS_URL
+# Redis answers in well under a millisecond; longer than this means down: fail open.
+SHIELD_REDIS_TIMEOUT = env_float("SHIELD_REDIS_TIMEOUT", 0.25, minimum=0.01)
+# Never limited, counted or blocked: load balancers and Prometheus poll these.
+SHIELD_EXEMPT_PATHS = ["/api/health", "/metrics"]
+# Sliding windows in `limits` notation ("60/minute", "10 per 2 seconds").
+RATELIMITS = {
+    "anonymous": env_str("RATELIMIT_ANONYMOUS", "60/minute"),
+    "free": env_str("RATELIMIT_FREE", "120/minute"),
+    "premium": env_str("RATELIMIT_PREMIUM", "600/minute"),
+    "api": env_str("RATELIMIT_API", "1200/minute"),
+    # Player heartbeats every 10 s (6 a minute) plus pause/seek/end/page-hide events and the
+    # replay of an offline queue: 20x the heartbeat rate, still capping a runaway tab at 2/s.
+    "progress": env_str("RATELIMIT_PROGRESS", "120/minute"),
+    "login_ip": env_str("RATELIMIT_LOGIN_IP", "10/minute"),
+    "login_username": env_str("RATELIMIT_LOGIN_USERNAME", "5/minute"),
+    "signup_ip": env_str("RATELIMIT_SIGNUP_IP", "10/hour"),
+    "signup_username": env_str("RATELIMIT_SIGNUP_USERNAME", "5/minute"),
+}
+# DDoS signals per client IP: going over any one blocks the address.
+SHIELD_SIGNALS = {
+    # 60 requests a second for 10 s: far above a person opening image-heavy pages.
+    "request_rate": env_str("SHIELD_REQUEST_RATE", "600/10 seconds"),
+    "error_rate": env_str("SHIELD_ERROR_RATE", "60/30 seconds"),
+    "missing_paths": env_str("SHIELD_MISSING_PATHS", "20/minute"),
+    "failed_logins": env_str("SHIELD_FAILED_LOGINS", "10/5 minutes"),
+}
+SHIELD_ALLOWLIST = env_networks("SHIELD_ALLOWLIST")
+try:
+    SHIELD_BLOCK_DURATIONS = [
+        int(v) for v in env_list("SHIELD_BLOCK_DURATIONS", ["60", "600", "3600"])
+    ]
+except ValueError:
+    SHIELD_BLOCK_DURATIONS = []
+if not SHIELD_BLOCK_DURATIONS or min(SHIELD_BLOCK_DURATIONS) < 1:
+    raise ImproperlyConfigured(
+        "SHIELD_BLOCK_DURATIONS must be comma-separated whole seconds, e.g. 60,600,3600"
+    )
+# A repeat offence within this time gets the next, longer block duration.
+SHIELD_OFFENCE_MEMORY_SECONDS = env_int("SHIELD_OFFENCE_MEMORY_SECONDS", 86_400, minimum=1)
+SHIELD_BLOCK_CACHE_SECONDS = env_float("SHIELD_BLOCK_CACHE_SECONDS", 2.0, minimum=0.0)
+# Pages that embed provider players: their CSP frame-src lists the enabled providers' origins.
+CSP_PLAYER_VIEWS = ["catalog:watch"]
+CSP_PROVIDER_CACHE_SECONDS = env_float("CSP_PROVIDER_CACHE_SECONDS", 30.0, minimum=0.0)
 
 # --- Catalog --------------------------------------------------------------------------------
 
