@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 from catalog.models import Genre, Movie
 from catalog.services import GenreData, MovieData, upsert_movie
 
+pytest_plugins = ["tests.conftest_browser"]
+
 _tmdb_ids = itertools.count(900_000)
 
 
