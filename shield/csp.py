@@ -1,0 +1,106 @@
+"""Content-Security-Policy for our HTML pages.
+
+Scripts only from our own origin (no inline script anywhere), images from us and the TMDb
+image CDN, media and hls.js workers from us (``blob:`` is how Media Source Extensions feed the
+``<video>`` element), and iframes only from the streaming providers an editor has enabled, so a
+disabled provider cannot be framed. Inline styles stay allowed: they cannot run code, and the
+admin and error pages use a few.
+
+Only the player pages (``CSP_PLAYER_VIEWS``) frame providers: they get the enabled
+``streaming.models.Provider`` origins, read at most every ``CSP_PROVIDER_CACHE_SECONDS`` per
+process (at once in the process where a provider was saved). Every other page gets
+``frame-src 'self'``: nothing to frame there, and no lookup to pay. Without the model (or its
+table) the player pages get ``'self'`` alone too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.apps import apps
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger("streamsite.shield")
+
+HEADER = "Content-Security-Policy"
+
+_cache: dict[str, Any] = {"until": 0.0, "origins": ()}
+
+
+def origin_of(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+def _load_provider_origins() -> tuple[str, ...]:
+    try:
+        provider_model = apps.get_model("streaming", "Provider")
+    except LookupError:
+        return ()
+    try:
+        # A savepoint: a failed read must not break the transaction the request may be in.
+        with transaction.atomic():
+            providers: Iterable[Any] = list(provider_model.objects.enabled().only("base_url"))
+    except DatabaseError:
+        logger.warning("CSP: providers could not be read; framing only our own origin")
+        return ()
+    origins = {origin_of(provider.origin) for provider in providers}
+    return tuple(sorted(origin for origin in origins if origin))
+
+
+def provider_origins() -> tuple[str, ...]:
+    now = time.monotonic()
+    if _cache["until"] > now:
+        return _cache["origins"]
+    origins = _load_provider_origins()
+    _cache["origins"] = origins
+    _cache["until"] = now + settings.CSP_PROVIDER_CACHE_SECONDS
+    return origins
+
+
+def forget_provider_origins(**kwargs: Any) -> None:
+    """Signal receiver (Provider saved or deleted): rebuild the policy on the next page."""
+    _cache["until"] = 0.0
+
+
+def policy(*, frames_providers: bool) -> str:
+    images = " ".join(filter(None, ["'self'", "data:", origin_of(settings.TMDB_IMAGE_URL)]))
+    frames = " ".join(["'self'", *(provider_origins() if frames_providers else ())])
+    directives = [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        f"img-src {images}",
+        "media-src 'self' blob:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        f"frame-src {frames}",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+    return "; ".join(directives)
+
+
+class ContentSecurityPolicyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        content_type = response.get("Content-Type", "")
+        if content_type.startswith("text/html") and HEADER not in response:
+            match = request.resolver_match
+            player = match is not None and match.view_name in settings.CSP_PLAYER_VIEWS
+            response[HEADER] = policy(frames_providers=player)
+        return response

@@ -1,0 +1,112 @@
+"""Sliding-window rate limits on Redis, through the ``limits`` library.
+
+``limits``' moving window keeps one timestamp per granted request in a Redis list and grants a
+new one in a single Lua script (read the oldest relevant entry, push, trim, expire), so the
+decision is atomic across every process and host: with a limit of 100 per minute exactly 100
+requests are granted in any 60 seconds, however many workers race, and a burst at the end of
+one minute followed by another at the start of the next is not granted twice the limit (the
+flaw of fixed windows). Without Redis (the single-process demo) the same strategy runs in
+memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+
+from shield import store
+from streamsite.metrics import RATELIMIT_DECISIONS
+
+# Environment variable behind each entry of settings.RATELIMITS, named in start-up errors.
+LIMIT_VARIABLES = {
+    "anonymous": "RATELIMIT_ANONYMOUS",
+    "free": "RATELIMIT_FREE",
+    "premium": "RATELIMIT_PREMIUM",
+    "api": "RATELIMIT_API",
+    "progress": "RATELIMIT_PROGRESS",
+    "login_ip": "RATELIMIT_LOGIN_IP",
+    "login_username": "RATELIMIT_LOGIN_USERNAME",
+    "signup_ip": "RATELIMIT_SIGNUP_IP",
+    "signup_username": "RATELIMIT_SIGNUP_USERNAME",
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds when the oldest counted request leaves the window
+
+    def reset_after(self, now: float | None = None) -> int:
+        """Whole seconds until a slot frees up (at least 1, as Retry-After wants)."""
+        return max(1, math.ceil(self.reset_at - (time.time() if now is None else now)))
+
+
+@functools.lru_cache(maxsize=64)
+def parse_limit(value: str, variable: str = "rate limit") -> RateLimitItem:
+    try:
+        return parse(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{variable} must look like '60/minute' or '10 per 2 seconds', got {value!r}"
+        ) from None
+
+
+def configured(name: str) -> RateLimitItem:
+    """The limit called ``name`` in settings.RATELIMITS (read on each call: tests override it)."""
+    return parse_limit(settings.RATELIMITS[name], LIMIT_VARIABLES.get(name, name))
+
+
+def check_settings() -> None:
+    """Parse every configured limit once at start-up so a typo stops the process."""
+    for name in LIMIT_VARIABLES:
+        configured(name)
+
+
+@functools.lru_cache(maxsize=8)
+def _limiter_for(url: str) -> MovingWindowRateLimiter:
+    storage: Storage
+    if url:
+        pool = store.client().connection_pool
+        storage = RedisStorage(url, connection_pool=pool, key_prefix="ratelimit")
+    else:
+        storage = MemoryStorage()
+    return MovingWindowRateLimiter(storage)
+
+
+def limiter() -> MovingWindowRateLimiter:
+    return _limiter_for(store.redis_url())
+
+
+def hit(item: RateLimitItem, key: str) -> Decision:
+    """Count one request against ``item`` for ``key``; raises RedisError if Redis is down."""
+    strategy = limiter()
+    allowed = strategy.hit(item, key)
+    reset_at, remaining = strategy.get_window_stats(item, key)
+    return Decision(
+        allowed=allowed, limit=item.amount, remaining=max(0, remaining), reset_at=reset_at
+    )
+
+
+def decide(item: RateLimitItem, key: str, *, tier: str) -> Decision | None:
+    """Like :func:`hit`, but fails open: None means Redis was unavailable and nothing counted."""
+    if store.redis_url() and not store.available():
+        RATELIMIT_DECISIONS.labels(tier=tier, result="fail_open").inc()
+        return None
+    try:
+        decision = hit(item, key)
+    except store.RedisError as exc:
+        store.failed("rate limit", exc)
+        RATELIMIT_DECISIONS.labels(tier=tier, result="fail_open").inc()
+        return None
+    RATELIMIT_DECISIONS.labels(tier=tier, result="allowed" if decision.allowed else "limited").inc()
+    return decision

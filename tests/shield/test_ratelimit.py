@@ -1,0 +1,300 @@
+"""Sliding-window rate limits: exact across processes, per tier, with headers, failing open."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+from prometheus_client import REGISTRY
+
+from accounts.services import create_api_key, set_premium
+from shield.ratelimit import hit, parse_limit
+from tests.redis_process import redis_process
+from tests.shield.conftest import client_from, ratelimits, signals
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# One process of the exactness test: 8 threads hammer one key from a common start time.
+CONTENDER = """
+import sys, threading, time
+import django
+django.setup()
+from shield.ratelimit import hit, parse_limit
+
+key, start_at = sys.argv[1], float(sys.argv[2])
+item = parse_limit("100/minute")
+granted = []
+def worker():
+    time.sleep(max(0.0, start_at - time.time()))
+    for _ in range(25):
+        granted.append(hit(item, key).allowed)
+threads = [threading.Thread(target=worker) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(sum(granted), len(granted))
+"""
+
+
+def test_exactly_the_limit_is_granted_to_4_processes_of_8_threads_racing_on_one_key():
+    key = f"race-{uuid.uuid4()}"
+    start_at = time.time() + 3  # every process is up and waiting before anyone starts
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "streamsite.settings"}
+    env["SHIELD_REDIS_URL"] = settings.SHIELD_REDIS_URL
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONTENDER, key, str(start_at)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        results.append(tuple(int(n) for n in out.split()))
+
+    assert sum(attempts for _, attempts in results) == 4 * 8 * 25
+    assert sum(granted for granted, _ in results) == 100
+
+
+def _sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.time()))
+
+
+def _burst(grant: object, count: int) -> int:
+    return sum(bool(grant()) for _ in range(count))
+
+
+def test_a_burst_across_a_window_edge_is_not_granted_twice_the_limit():
+    item = parse_limit("10 per 2 seconds")
+    moving_key, fixed_key = f"moving-{uuid.uuid4()}", f"fixed-{uuid.uuid4()}"
+    fixed = FixedWindowRateLimiter(RedisStorage(settings.SHIELD_REDIS_URL))
+
+    def moving_hit() -> bool:
+        return hit(item, moving_key).allowed
+
+    def fixed_hit() -> bool:
+        return fixed.hit(item, fixed_key)
+
+    # t=0 opens both windows with one request; the fixed window then resets at t=2.
+    t0 = time.time()
+    assert moving_hit() and fixed_hit()
+    _sleep_until(t0 + 1.7)  # late in the first window: 9 more, up to the limit
+    late = (_burst(moving_hit, 9), _burst(fixed_hit, 9))
+    _sleep_until(t0 + 2.2)  # just after the edge: another burst of 10
+    early = (_burst(moving_hit, 10), _burst(fixed_hit, 10))
+
+    assert late == (9, 9)
+    # Within half a second the fixed window grants 19, nearly twice the limit; the sliding
+    # window grants only the one slot freed by the request made at t=0.
+    assert early == (1, 10)
+    # Sliding, not stuck: 2 s after the late burst its 9 slots are free again.
+    _sleep_until(t0 + 3.8)
+    assert _burst(moving_hit, 10) == 9
+
+
+@pytest.mark.django_db
+def test_every_api_response_carries_rate_limit_headers():
+    client = client_from("198.51.100.10")
+
+    first = client.get("/api/genres")
+    second = client.get("/api/movies?unknown=1")  # a 400 is counted and labelled too
+    missing = client.get("/api/no-such-endpoint")
+
+    assert (first.status_code, second.status_code, missing.status_code) == (200, 400, 404)
+    assert first["RateLimit-Limit"] == first["X-RateLimit-Limit"] == "60"
+    assert first["RateLimit-Remaining"] == first["X-RateLimit-Remaining"] == "59"
+    assert second["RateLimit-Remaining"] == "58"
+    assert missing["RateLimit-Remaining"] == "57"
+    assert 1 <= int(first["RateLimit-Reset"]) <= 60
+    assert abs(int(first["X-RateLimit-Reset"]) - (time.time() + 60)) <= 2
+
+
+@pytest.mark.django_db
+def test_over_the_limit_the_api_answers_429_json_with_retry_after():
+    client = client_from("198.51.100.11")
+    with ratelimits(anonymous="3/minute"):
+        statuses = [client.get("/api/genres").status_code for _ in range(3)]
+        refused = client.get("/api/genres")
+
+    assert statuses == [200, 200, 200]
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["error"] == "rate_limited"
+    assert "3 requests" in body["detail"]
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused["RateLimit-Remaining"] == "0"
+
+
+@pytest.mark.django_db
+def test_health_and_pages_are_never_rate_limited():
+    client = client_from("198.51.100.12")
+    with ratelimits(anonymous="1/minute"):
+        client.get("/api/genres")
+        health = [client.get("/api/health").status_code for _ in range(3)]
+        live = [client.get("/api/health/live").status_code for _ in range(3)]
+        home = client.get("/")
+
+    assert health == [200, 200, 200]
+    assert live == [200, 200, 200]
+    assert home.status_code == 200
+    assert "RateLimit-Limit" not in home
+    assert "RateLimit-Limit" not in client.get("/api/health/live")
+
+
+@pytest.mark.django_db
+def test_each_tier_gets_its_own_limit_and_bucket():
+    users = get_user_model().objects
+    free, premium = users.create_user("free-viewer"), users.create_user("premium-viewer")
+    set_premium(user_ids=[premium.pk], premium=True)
+    issued = create_api_key(user=users.create_user("integrator"), name="batch jobs")
+
+    anonymous = client_from("198.51.100.13")
+    signed_in = client_from("198.51.100.13")
+    signed_in.force_login(free)
+    upgraded = client_from("198.51.100.13")
+    upgraded.force_login(premium)
+    api = client_from("198.51.100.13", HTTP_AUTHORIZATION=f"Api-Key {issued.raw_key}")
+
+    limits = {
+        name: (response["RateLimit-Limit"], response["RateLimit-Remaining"])
+        for name, response in [
+            ("anonymous", anonymous.get("/api/genres")),
+            ("free", signed_in.get("/api/genres")),
+            ("premium", upgraded.get("/api/genres")),
+            ("api", api.get("/api/genres")),
+        ]
+    }
+
+    # Same address, four buckets: each request is the first in its own.
+    assert limits == {
+        "anonymous": ("60", "59"),
+        "free": ("120", "119"),
+        "premium": ("600", "599"),
+        "api": ("1200", "1199"),
+    }
+
+
+@pytest.mark.django_db
+def test_signed_in_users_are_limited_per_account_not_per_address():
+    users = get_user_model().objects
+    with ratelimits(free="2/minute"):
+        first = client_from("198.51.100.14")
+        first.force_login(users.create_user("first"))
+        second = client_from("198.51.100.14")
+        second.force_login(users.create_user("second"))
+        first_statuses = [first.get("/api/genres").status_code for _ in range(3)]
+        second_status = second.get("/api/genres").status_code
+        # The same account from another address shares its bucket.
+        elsewhere = client_from("203.0.113.14")
+        elsewhere.force_login(users.get(username="first"))
+        elsewhere_status = elsewhere.get("/api/genres").status_code
+
+    assert first_statuses == [200, 200, 429]
+    assert second_status == 200
+    assert elsewhere_status == 429
+
+
+@pytest.mark.django_db
+def test_progress_heartbeats_have_their_own_bucket():
+    client = client_from("198.51.100.15")
+    with ratelimits(anonymous="2/minute", progress="5/minute"):
+        browsing = [client.get("/api/genres").status_code for _ in range(3)]
+        heartbeat = client.post(
+            "/api/streaming/progress/1", data="{}", content_type="application/json"
+        )
+
+    assert browsing == [200, 200, 429]
+    assert heartbeat.status_code != 429
+    assert heartbeat["RateLimit-Limit"] == "5"
+
+
+def _login(client, username: str):
+    return client.post("/accounts/login/", {"username": username, "password": "wrong-password"})
+
+
+@pytest.mark.django_db
+def test_sign_in_attempts_are_limited_per_username_across_addresses():
+    with ratelimits(login_username="2/minute", login_ip="100/minute"):
+        statuses = [
+            _login(client_from(f"198.51.100.{20 + n}"), "alice").status_code for n in range(3)
+        ]
+        other_user = _login(client_from("198.51.100.20"), "bob")
+        refused = _login(client_from("198.51.100.29"), "ALICE ")
+
+    assert statuses == [200, 200, 429]  # 200: the form again, with "wrong password"
+    assert other_user.status_code == 200
+    assert refused.status_code == 429
+    assert "Too many attempts" in refused.content.decode()
+    assert int(refused["Retry-After"]) >= 1
+
+
+@pytest.mark.django_db
+def test_sign_in_and_sign_up_attempts_are_limited_per_address():
+    client = client_from("198.51.100.30")
+    with ratelimits(login_ip="2/minute", signup_ip="1/hour"):
+        logins = [_login(client, f"user{n}").status_code for n in range(3)]
+        signups = [
+            client.post("/accounts/signup/", {"username": f"new{n}"}).status_code for n in range(2)
+        ]
+        reading_the_form = client.get("/accounts/login/").status_code
+
+    assert logins == [200, 200, 429]
+    assert signups[1] == 429
+    assert reading_the_form == 200  # only POSTs count
+
+
+def _decisions(tier: str, result: str) -> float:
+    labels = {"tier": tier, "result": result}
+    return REGISTRY.get_sample_value("streamsite_ratelimit_decisions_total", labels) or 0.0
+
+
+@pytest.mark.django_db
+def test_decisions_are_counted_by_tier_and_result():
+    before = (_decisions("anonymous", "allowed"), _decisions("anonymous", "limited"))
+    client = client_from("198.51.100.31")
+    with ratelimits(anonymous="1/minute"):
+        client.get("/api/genres")
+        client.get("/api/genres")
+
+    after = (_decisions("anonymous", "allowed"), _decisions("anonymous", "limited"))
+    assert (after[0] - before[0], after[1] - before[1]) == (1.0, 1.0)
+
+
+@pytest.mark.django_db
+def test_when_redis_goes_down_requests_are_served_unlimited_logged_and_counted(caplog):
+    client = client_from("198.51.100.32")
+    with redis_process() as server, override_settings(SHIELD_REDIS_URL=server.url):
+        with ratelimits(anonymous="2/minute"), signals(missing_paths="2/minute"):
+            while_up = client.get("/api/genres")
+            server.stop()
+            fail_open_before = _decisions("anonymous", "fail_open")
+            with caplog.at_level(logging.WARNING, logger="streamsite.shield"):
+                while_down = [client.get("/api/genres") for _ in range(4)]
+                scanning = [client.get(f"/api/missing-{n}").status_code for n in range(5)]
+
+    assert while_up["RateLimit-Limit"] == "2"
+    assert [r.status_code for r in while_down] == [200, 200, 200, 200]
+    assert all("RateLimit-Limit" not in r for r in while_down)
+    assert scanning == [404] * 5  # DDoS detection fails open too: nobody is blocked
+    assert _decisions("anonymous", "fail_open") - fail_open_before == 9
+    assert "Redis unavailable, failing open" in caplog.text
+    assert json.loads(while_down[0].content)  # the view really ran
