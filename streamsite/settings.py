@@ -262,6 +262,14 @@ SHIELD_BLOCK_CACHE_SECONDS = env_float("SHIELD_BLOCK_CACHE_SECONDS", 2.0, minimu
 CSP_PLAYER_VIEWS = ["catalog:watch"]
 CSP_PROVIDER_CACHE_SECONDS = env_float("CSP_PROVIDER_CACHE_SECONDS", 30.0, minimum=0.0)
 
+# --- Health (streamsite/health.py) ----------------------------------------------------------
+
+HEALTH_CACHE_SECONDS = env_float("HEALTH_CACHE_SECONDS", 1.0, minimum=0.0)
+HEALTH_TIMEOUT_SECONDS = env_float("HEALTH_TIMEOUT_SECONDS", 0.5, minimum=0.01)
+HEALTH_DISK_DEGRADED_PERCENT = env_float("HEALTH_DISK_DEGRADED_PERCENT", 10.0, minimum=0.0)
+HEALTH_DISK_FAIL_PERCENT = env_float("HEALTH_DISK_FAIL_PERCENT", 2.0, minimum=0.0)
+HEALTH_MEMORY_DEGRADED_PERCENT = env_float("HEALTH_MEMORY_DEGRADED_PERCENT", 5.0, minimum=0.0)
+
 # --- Catalog --------------------------------------------------------------------------------
 
 TMDB_API_KEY = env_str("TMDB_API_KEY")

@@ -5,13 +5,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from streamsite import bench_views, errors
+from streamsite import bench_views, errors, health
 
 api_patterns = [
     path("", include("catalog.api_urls")),
     path("", include("streaming.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("health", health.health, name="health"),
+    path("health/live", health.live, name="health-live"),
 ]
 
 urlpatterns = [
