@@ -1,6 +1,24 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class ProgressConfig(AppConfig):
     name = "progress"
     verbose_name = "Progress"
+
+    def ready(self) -> None:
+        from catalog.models import Movie
+        from progress import watchable
+
+        # Cache invalidation only: a movie changed here is re-checked by its next heartbeat.
+        post_save.connect(_forget_watchable, sender=Movie, dispatch_uid="progress-watchable-save")
+        post_delete.connect(
+            _forget_watchable, sender=Movie, dispatch_uid="progress-watchable-delete"
+        )
+        self._watchable = watchable
+
+
+def _forget_watchable(**kwargs: object) -> None:
+    from progress import watchable
+
+    watchable.forget()

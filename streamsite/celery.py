@@ -27,6 +27,16 @@ app.conf.beat_schedule = {
         "schedule": 15.0,
         "options": {"expires": 15.0},
     },
+    # Every PROGRESS_FLUSH_SECONDS (30 s): a viewer sends three heartbeats in that time, so a
+    # flush writes one row where direct writes would be three, while a crash of Redis itself
+    # costs at most 30 s of progress and "continue watching" on another device is at most that
+    # stale. Expiring after one interval drops flushes queued behind a slow one (the next beat
+    # sends a fresh one) instead of letting them pile up.
+    "flush-watch-progress": {
+        "task": "progress.flush",
+        "schedule": settings.PROGRESS_FLUSH_SECONDS,
+        "options": {"expires": settings.PROGRESS_FLUSH_SECONDS},
+    },
     # Every half the catalog TTL (300 s at the default 600 s): each run rewrites home, the first
     # list pages and the top details before their previous copy can expire, so the pages most
     # visits start from never miss, even when a run starts late behind a busy worker. Expiring

@@ -92,3 +92,39 @@ DDOS_BLOCKS = Counter(
     "(request_rate, error_rate, missing_paths, failed_logins).",
     ["reason"],
 )
+
+# --- Watch progress (progress/) ---
+
+PROGRESS_HEARTBEATS = Counter(
+    "streamsite_progress_heartbeats_total",
+    "Progress heartbeats taken, by where they went: buffered (Redis), database (written "
+    "directly: no Redis, buffer disabled or Redis down), stale (older than the stored position "
+    "by client timestamp, ignored).",
+    ["result"],
+)
+PROGRESS_REDIS_FALLBACKS = Counter(
+    "streamsite_progress_redis_fallbacks_total",
+    "Progress operations that found Redis unavailable and used the database instead.",
+)
+PROGRESS_FLUSH_ROWS = Counter(
+    "streamsite_progress_flush_rows_total",
+    "Watch-progress rows the buffer flush inserted or updated in the database.",
+)
+PROGRESS_FLUSH_SECONDS = Histogram(
+    "streamsite_progress_flush_seconds",
+    "Duration of one buffer flush (all its batches).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+PROGRESS_FLUSH_RETRIES = Counter(
+    "streamsite_progress_flush_retries_total",
+    "Batch writes of the buffer flush retried after a database error.",
+)
+PROGRESS_OLDEST_PENDING_SECONDS = Gauge(
+    "streamsite_progress_oldest_pending_seconds",
+    "Age of the oldest buffered change when the last flush took it: how far the database "
+    "lagged behind the viewers.",
+)
+PROGRESS_PENDING_ENTRIES = Gauge(
+    "streamsite_progress_pending_entries",
+    "Buffered progress entries not yet written to the database, after the last flush.",
+)

@@ -306,6 +306,32 @@ SOURCES_LIVE_CHECK = env_bool("SOURCES_LIVE_CHECK", False)
 # The watch page moves to the next server when a player has not loaded within this time.
 WATCH_SOURCE_TIMEOUT = env_float("WATCH_SOURCE_TIMEOUT", 8.0, minimum=0.5)
 
+# --- Watch progress (progress/) -------------------------------------------------------------
+
+# Heartbeats go to a Redis write-behind buffer (when the cache is Redis) and are flushed to the
+# database in bulk. False writes every heartbeat straight to the database (bench/progress.py
+# measures both), as does having no Redis at all.
+PROGRESS_BUFFER_ENABLED = env_bool("PROGRESS_BUFFER_ENABLED", True)
+# How often the beat flush runs: how stale the database may be, and how many heartbeats a row
+# absorbs (a viewer sends 3 in 30 s, so each flush writes one row instead of three).
+PROGRESS_FLUSH_SECONDS = env_float("PROGRESS_FLUSH_SECONDS", 30.0, minimum=0.1)
+# Rows per bulk upsert: ~7 parameters each, far below PostgreSQL's and SQLite's limits.
+PROGRESS_FLUSH_BATCH_SIZE = env_int("PROGRESS_FLUSH_BATCH_SIZE", 500, minimum=1)
+# A claimed batch not acknowledged within this time is taken again by the next flush (its
+# flusher died). Far longer than one batch takes; correctness does not depend on it.
+PROGRESS_FLUSH_LEASE_SECONDS = env_float("PROGRESS_FLUSH_LEASE_SECONDS", 120.0, minimum=0.001)
+PROGRESS_FLUSH_MAX_ATTEMPTS = env_int("PROGRESS_FLUSH_MAX_ATTEMPTS", 5, minimum=1)
+PROGRESS_FLUSH_BACKOFF_BASE = env_float("PROGRESS_FLUSH_BACKOFF_BASE", 0.5, minimum=0.0)
+PROGRESS_FLUSH_BACKOFF_CAP = env_float("PROGRESS_FLUSH_BACKOFF_CAP", 8.0, minimum=0.0)
+# Rules: less than this watched leaves no resume point...
+PROGRESS_MIN_RESUME_SECONDS = env_float("PROGRESS_MIN_RESUME_SECONDS", 30.0, minimum=0.0)
+# ...and this share watched, or being within the last minutes, counts as finished.
+PROGRESS_COMPLETE_PERCENT = env_float("PROGRESS_COMPLETE_PERCENT", 90.0, minimum=1.0)
+PROGRESS_COMPLETE_REMAINING_SECONDS = env_float(
+    "PROGRESS_COMPLETE_REMAINING_SECONDS", 120.0, minimum=0.0
+)
+PROGRESS_CONTINUE_WATCHING_LIMIT = env_int("PROGRESS_CONTINUE_WATCHING_LIMIT", 20, minimum=1)
+
 # --- Celery ---------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")

@@ -10,6 +10,7 @@ from streamsite import bench_views, errors, health
 api_patterns = [
     path("", include("catalog.api_urls")),
     path("", include("streaming.api_urls")),
+    path("", include("progress.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("health", health.health, name="health"),

@@ -1,0 +1,530 @@
+"""The viewing-session manager: watch progress buffered in Redis, written behind to the database.
+
+A heartbeat arrives every 10 s from every viewer. Writing each one to the database would cost
+a row update per heartbeat; instead each is one Lua call on Redis, and a Celery beat task
+(``progress.services.flush_buffer``) writes the changed entries in bulk every
+``PROGRESS_FLUSH_SECONDS``. Reads come from Redis first, then the database.
+
+Redis layout (the raw client behind the django-redis cache; these keys are not cache keys):
+
+``streamsite:progress:e:<user>:<movie>``  hash: pos, dur, done, ts (client ms), seen (server
+    ms), sid (viewing session), v (version, bumped by every accepted change), since (server ms
+    of the oldest change not yet in the database)
+``streamsite:progress:dirty``  set of ``<user>:<movie>`` with changes not yet in the database
+``streamsite:progress:processing``  sorted set: entries a flusher has taken, scored by the
+    lease deadline (ms); an expired lease means its flusher died and the entry is taken again
+``streamsite:progress:u:<user>``  set of movie ids the user has entries for (continue watching)
+
+The invariant that makes a flush loss-free: an entry whose latest version is not yet committed
+to the database is always in ``dirty`` or in ``processing``. Updating adds it to ``dirty``;
+claiming moves it to ``processing`` atomically; it leaves ``processing`` only after its batch
+committed, and then only if its version did not change meanwhile (otherwise it goes back to
+``dirty``). A flusher killed at any point leaves its entries in ``processing`` until the lease
+expires. Taking an entry twice (an expired lease, two flushers) is harmless: the upsert
+is idempotent and the newest client timestamp wins in the database statement itself.
+
+Scripts name keys derived from their arguments, which is fine on one Redis server (our
+topology) but would need hash tags on Redis Cluster.
+
+Without a Redis cache, with ``PROGRESS_BUFFER_ENABLED=false``, or while Redis is unreachable,
+heartbeats are written straight to the database by the same upsert, and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from redis import Redis
+from redis.commands.core import Script
+from redis.exceptions import RedisError
+
+from catalog.models import Movie
+from progress import rules
+from progress.models import ViewingSession, WatchProgress
+from progress.upsert import ProgressRow, write_rows
+from streamsite import metrics
+
+logger = logging.getLogger("streamsite.progress")
+
+KEY_PREFIX = "streamsite:progress:"
+ENTRY_PREFIX = KEY_PREFIX + "e:"
+USER_PREFIX = KEY_PREFIX + "u:"
+DIRTY_KEY = KEY_PREFIX + "dirty"
+PROCESSING_KEY = KEY_PREFIX + "processing"
+
+# A flushed entry stays in Redis this long after its last change, so a late heartbeat is still
+# compared with it in Redis (reads come from Redis first). Longer than the oldest client
+# timestamp we accept: a heartbeat accepted after the entry expired is newer than it was.
+CLEAN_TTL_MS = int(
+    (rules.MAX_CLIENT_TS_AGE + rules.MAX_CLIENT_TS_AHEAD + dt.timedelta(hours=1)).total_seconds()
+    * 1000
+)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+# KEYS: entry, dirty, user index. ARGV: member, pos, dur, done, client ms, server ms, session,
+# movie id, clean TTL. Last write wins by client timestamp: an equal or older one changes
+# nothing. O(1): a few hash fields, two set adds.
+_UPDATE = Script(
+    None,
+    b"""
+local stored = redis.call('HGET', KEYS[1], 'ts')
+if stored and tonumber(stored) >= tonumber(ARGV[5]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'pos', ARGV[2], 'dur', ARGV[3], 'done', ARGV[4], 'ts', ARGV[5],
+           'seen', ARGV[6], 'sid', ARGV[7])
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('HSETNX', KEYS[1], 'since', ARGV[6])
+-- An unflushed entry must never expire; the flush sets the TTL once it is in the database.
+redis.call('PERSIST', KEYS[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[8])
+redis.call('PEXPIRE', KEYS[3], ARGV[9])
+return 1
+""",
+)
+
+# KEYS: entry, dirty, user index. ARGV: member, floor client ms, server ms, duration from the
+# database ('' if no row), movie id, clean TTL. Clears the resume point with a client
+# timestamp newer than anything stored, so heartbeats sent before the removal cannot bring it
+# back. Returns 0 when there is nothing to clear.
+_CLEAR = Script(
+    None,
+    b"""
+local stored = redis.call('HMGET', KEYS[1], 'ts', 'dur')
+local dur = stored[2] or ARGV[4]
+if not stored[1] and ARGV[4] == '' then
+  return 0
+end
+local ts = math.max(tonumber(ARGV[2]), tonumber(stored[1] or '0') + 1)
+redis.call('HSET', KEYS[1], 'pos', '0', 'dur', dur, 'done', '0', 'ts', string.format('%.0f', ts),
+           'seen', ARGV[3], 'sid', '')
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('HSETNX', KEYS[1], 'since', ARGV[3])
+redis.call('PERSIST', KEYS[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+return 1
+""",
+)
+
+# KEYS: dirty, processing. ARGV: batch size, now ms, lease ms, entry prefix. Takes entries whose
+# lease expired (their flusher died) first, then dirty ones, moves them to processing with a
+# new lease and returns a snapshot of each: {member, pos, dur, done, ts, seen, sid, v, since}.
+_CLAIM = Script(
+    None,
+    b"""
+local n = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local deadline = now + tonumber(ARGV[3])
+local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, n)
+local taken = {}
+for _, m in ipairs(members) do taken[m] = true end
+if #members < n then
+  for _, m in ipairs(redis.call('SPOP', KEYS[1], n - #members)) do
+    if not taken[m] then
+      taken[m] = true
+      members[#members + 1] = m
+    end
+  end
+end
+local out = {}
+for _, m in ipairs(members) do
+  redis.call('ZADD', KEYS[2], deadline, m)
+  local f = redis.call('HMGET', ARGV[4] .. m,
+                       'pos', 'dur', 'done', 'ts', 'seen', 'sid', 'v', 'since')
+  out[#out + 1] = {m, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]}
+end
+return out
+""",
+)
+
+# KEYS: dirty, processing. ARGV: entry prefix, clean TTL, then (member, version) pairs of a
+# batch that has COMMITTED. Compare-and-delete: an entry unchanged since it was claimed leaves
+# the buffer (and may now expire); one changed meanwhile goes back to dirty for the next flush.
+_ACK = Script(
+    None,
+    b"""
+for i = 3, #ARGV, 2 do
+  local m = ARGV[i]
+  local key = ARGV[1] .. m
+  redis.call('ZREM', KEYS[2], m)
+  if redis.call('HGET', key, 'v') == ARGV[i + 1] then
+    redis.call('HDEL', key, 'since')
+    redis.call('PEXPIRE', key, ARGV[2])
+  elseif redis.call('EXISTS', key) == 1 then
+    redis.call('SADD', KEYS[1], m)
+  end
+end
+return 1
+""",
+)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    position: float
+    duration: float
+    completed: bool
+    client_ts: dt.datetime
+    received_at: dt.datetime
+    session_id: str = ""
+
+
+@dataclass(frozen=True)
+class ClaimedEntry:
+    member: str
+    version: str
+    row: ProgressRow | None  # None: the entry vanished from Redis (nothing to write)
+
+
+@dataclass(frozen=True)
+class Claim:
+    entries: list[ClaimedEntry]
+    oldest_age_seconds: float
+
+    def rows(self) -> list[ProgressRow]:
+        return [entry.row for entry in self.entries if entry.row is not None]
+
+
+# --- Redis access and outage handling ---------------------------------------------------------
+
+# Per Redis location: until when (monotonic) this process leaves it alone after an error, so a
+# Redis that hangs costs one timeout per cooldown instead of one per heartbeat.
+_down_until: dict[str, float] = {}
+
+
+def _location() -> str:
+    return str(settings.CACHES["default"].get("LOCATION", ""))
+
+
+def is_buffered() -> bool:
+    """Whether heartbeats are meant to go through Redis (whether or not it is up right now)."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    return settings.PROGRESS_BUFFER_ENABLED and backend.startswith("django_redis.")
+
+
+def _redis() -> Redis | None:
+    if not is_buffered() or time.monotonic() < _down_until.get(_location(), 0.0):
+        return None
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+def _redis_failed(operation: str, exc: Exception) -> None:
+    cooldown = float(settings.CACHE_OUTAGE_COOLDOWN)
+    logger.warning(
+        "progress %s: Redis unavailable (%s); using the database for %.1fs",
+        operation,
+        exc,
+        cooldown,
+    )
+    metrics.PROGRESS_REDIS_FALLBACKS.inc()
+    _down_until[_location()] = time.monotonic() + cooldown
+
+
+# --- Conversions ---------------------------------------------------------------------------
+
+
+def to_ms(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def from_ms(ms: int) -> dt.datetime:
+    # Exact: no float round trip, so a timestamp read back compares equal to the one stored.
+    return _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def _member(user_id: int, movie_id: int) -> str:
+    return f"{user_id}:{movie_id}"
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _row_from_fields(member: str, fields: list[Any]) -> ProgressRow | None:
+    pos, dur, done, ts, seen, sid = (_text(value) for value in fields[:6])
+    if pos is None or dur is None or ts is None or seen is None:
+        return None
+    user_id, movie_id = (int(part) for part in member.split(":"))
+    return ProgressRow(
+        user_id=user_id,
+        movie_id=movie_id,
+        position=float(pos),
+        duration=float(dur),
+        completed=done == "1",
+        client_ts=from_ms(int(ts)),
+        received_at=from_ms(int(seen)),
+        session_id=sid or "",
+    )
+
+
+def _progress_from_row(row: ProgressRow) -> WatchProgress:
+    """An unsaved WatchProgress, so callers get the same domain methods either way."""
+    return WatchProgress(
+        user_id=row.user_id,
+        movie_id=row.movie_id,
+        position=row.position,
+        duration=row.duration,
+        completed=row.completed,
+        client_ts=row.client_ts,
+        updated_at=row.received_at,
+    )
+
+
+def _hash_row(member: str, raw: dict[bytes, bytes]) -> ProgressRow | None:
+    fields = {_text(k): v for k, v in raw.items()}
+    names = ("pos", "dur", "done", "ts", "seen", "sid")
+    return _row_from_fields(member, [fields.get(name) for name in names])
+
+
+# --- Writes -----------------------------------------------------------------------------------
+
+
+def update_progress(*, user_id: int, movie_id: int, heartbeat: Heartbeat) -> str:
+    """Record one heartbeat: "buffered" (Redis), "database" (written directly) or "stale"
+    (not newer than what is stored, by client timestamp; nothing changed)."""
+    client = _redis()
+    if client is not None:
+        try:
+            applied = _UPDATE(
+                keys=[
+                    ENTRY_PREFIX + _member(user_id, movie_id),
+                    DIRTY_KEY,
+                    USER_PREFIX + str(user_id),
+                ],
+                args=[
+                    _member(user_id, movie_id),
+                    repr(heartbeat.position),
+                    repr(heartbeat.duration),
+                    "1" if heartbeat.completed else "0",
+                    to_ms(heartbeat.client_ts),
+                    to_ms(heartbeat.received_at),
+                    heartbeat.session_id,
+                    movie_id,
+                    CLEAN_TTL_MS,
+                ],
+                client=client,
+            )
+        except RedisError as exc:
+            _redis_failed("update", exc)
+        else:
+            result = "buffered" if applied else "stale"
+            metrics.PROGRESS_HEARTBEATS.labels(result=result).inc()
+            return result
+    row = ProgressRow(
+        user_id=user_id,
+        movie_id=movie_id,
+        position=heartbeat.position,
+        duration=heartbeat.duration,
+        completed=heartbeat.completed,
+        client_ts=heartbeat.client_ts,
+        received_at=heartbeat.received_at,
+        session_id=heartbeat.session_id,
+    )
+    result = "database" if write_rows([row]) else "stale"
+    metrics.PROGRESS_HEARTBEATS.labels(result=result).inc()
+    return result
+
+
+def clear_resume_point(*, user_id: int, movie_id: int) -> bool:
+    """Take the movie out of continue watching: position 0, not completed, with a client
+    timestamp newer than any stored one so in-flight heartbeats cannot bring it back.
+    Returns False when there was no progress to clear."""
+    stored = (
+        WatchProgress.objects.filter(user_id=user_id, movie_id=movie_id)
+        .only("client_ts", "duration")
+        .first()
+    )
+    now = timezone.now()
+    floor = now
+    if stored is not None:
+        floor = max(now, stored.client_ts + dt.timedelta(milliseconds=1))
+    client = _redis()
+    if client is not None:
+        try:
+            cleared = _CLEAR(
+                keys=[
+                    ENTRY_PREFIX + _member(user_id, movie_id),
+                    DIRTY_KEY,
+                    USER_PREFIX + str(user_id),
+                ],
+                args=[
+                    _member(user_id, movie_id),
+                    to_ms(floor),
+                    to_ms(now),
+                    repr(stored.duration) if stored is not None else "",
+                    movie_id,
+                    CLEAN_TTL_MS,
+                ],
+                client=client,
+            )
+        except RedisError as exc:
+            _redis_failed("clear", exc)
+        else:
+            return bool(cleared)
+    if stored is None:
+        return False
+    row = ProgressRow(
+        user_id=user_id,
+        movie_id=movie_id,
+        position=0.0,
+        duration=stored.duration,
+        completed=False,
+        client_ts=floor,
+        received_at=now,
+    )
+    write_rows([row])
+    return True
+
+
+def start_session(*, user_id: int, movie_id: int, device: str) -> ViewingSession:
+    """A new viewing session, remembering where it starts (a resume, or from the beginning)."""
+    current = get_progress(user_id=user_id, movie_id=movie_id)
+    return ViewingSession.objects.create(
+        user_id=user_id,
+        movie_id=movie_id,
+        device=device[:64],
+        resumed_from=current.resume_position() if current is not None else 0.0,
+    )
+
+
+# --- Reads ------------------------------------------------------------------------------------
+
+
+def get_progress(*, user_id: int, movie_id: int) -> WatchProgress | None:
+    """The newest known progress: Redis first (it holds what is not flushed yet), then the
+    database. The result may be unsaved (from Redis); only read it."""
+    client = _redis()
+    if client is not None:
+        member = _member(user_id, movie_id)
+        try:
+            raw = client.hgetall(ENTRY_PREFIX + member)
+        except RedisError as exc:
+            _redis_failed("read", exc)
+        else:
+            row = _hash_row(member, raw) if raw else None
+            if row is not None:
+                return _progress_from_row(row)
+    return WatchProgress.objects.filter(user_id=user_id, movie_id=movie_id).first()
+
+
+def _buffered_for_user(user_id: int) -> dict[int, WatchProgress]:
+    client = _redis()
+    if client is None:
+        return {}
+    try:
+        movie_ids = [int(m) for m in client.smembers(USER_PREFIX + str(user_id))]
+        pipe = client.pipeline(transaction=False)
+        for movie_id in movie_ids:
+            pipe.hgetall(ENTRY_PREFIX + _member(user_id, movie_id))
+        hashes = pipe.execute()
+    except RedisError as exc:
+        _redis_failed("read", exc)
+        return {}
+    found: dict[int, WatchProgress] = {}
+    for movie_id, raw in zip(movie_ids, hashes, strict=True):
+        row = _hash_row(_member(user_id, movie_id), raw) if raw else None
+        if row is not None:
+            found[movie_id] = _progress_from_row(row)
+    return found
+
+
+def continue_watching(*, user_id: int, limit: int) -> list[WatchProgress]:
+    """The user's unfinished movies with a resume point, most recently watched first, each with
+    ``.movie`` loaded: the database rows overlaid with what Redis has not flushed yet.
+
+    At most two queries: the user's rows (plus those Redis knows newer versions of), and the
+    movies only Redis knows about.
+    """
+    buffered = _buffered_for_user(user_id)
+    stored = (
+        WatchProgress.objects.for_user(user_id)
+        .filter(movie__is_published=True)
+        .filter(
+            Q(completed=False, position__gte=settings.PROGRESS_MIN_RESUME_SECONDS)
+            | Q(movie_id__in=list(buffered))
+        )
+        .select_related("movie")
+        .defer("movie__search_vector")
+        .recent_first()[: limit + len(buffered)]
+    )
+    merged = {progress.movie_id: progress for progress in stored}
+    unseen: dict[int, WatchProgress] = {}
+    for movie_id, fresh in buffered.items():
+        known = merged.get(movie_id)
+        if known is None:
+            if fresh.has_resume_point():
+                unseen[movie_id] = fresh
+        elif fresh.client_ts > known.client_ts:
+            fresh.movie = known.movie
+            merged[movie_id] = fresh
+    if unseen:
+        for movie in Movie.objects.published().filter(pk__in=list(unseen)).defer("search_vector"):
+            unseen[movie.pk].movie = movie
+            merged[movie.pk] = unseen[movie.pk]
+    items = [p for p in merged.values() if p.has_resume_point()]
+    items.sort(key=lambda p: (p.updated_at, p.movie_id), reverse=True)
+    return items[:limit]
+
+
+def pending_count() -> int:
+    """Entries with changes not yet in the database (0 without a Redis buffer)."""
+    client = _redis()
+    if client is None:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    pipe.scard(DIRTY_KEY)
+    pipe.zcard(PROCESSING_KEY)
+    dirty, processing = pipe.execute()
+    return int(dirty) + int(processing)
+
+
+# --- Flush support (progress.services.flush_buffer) -------------------------------------------
+
+
+def claim_batch(*, size: int, lease_seconds: float) -> Claim:
+    """Take up to ``size`` entries for writing, under a lease. Raises RedisError if Redis is
+    down: the entries then simply stay where they are."""
+    client = _redis()
+    if client is None:
+        return Claim(entries=[], oldest_age_seconds=0.0)
+    now_ms = to_ms(timezone.now())
+    snapshot = _CLAIM(
+        keys=[DIRTY_KEY, PROCESSING_KEY],
+        args=[size, now_ms, max(1, round(lease_seconds * 1000)), ENTRY_PREFIX],
+        client=client,
+    )
+    entries: list[ClaimedEntry] = []
+    oldest_ms = now_ms
+    for item in snapshot:
+        member = _text(item[0]) or ""
+        fields = list(item[1:]) + [None] * (9 - len(item))
+        version, since = _text(fields[6]), _text(fields[7])
+        if since is not None:
+            oldest_ms = min(oldest_ms, int(since))
+        entries.append(
+            ClaimedEntry(member=member, version=version or "", row=_row_from_fields(member, fields))
+        )
+    return Claim(entries=entries, oldest_age_seconds=(now_ms - oldest_ms) / 1000)
+
+
+def acknowledge(entries: list[ClaimedEntry]) -> None:
+    """Call only after the batch committed: unchanged entries leave the buffer."""
+    client = _redis()
+    if client is None or not entries:
+        return
+    args: list[str | int] = [ENTRY_PREFIX, CLEAN_TTL_MS]
+    for entry in entries:
+        args += [entry.member, entry.version]
+    _ACK(keys=[DIRTY_KEY, PROCESSING_KEY], args=args, client=client)

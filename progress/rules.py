@@ -1,0 +1,50 @@
+"""When a position counts as a resume point, when a movie counts as watched, what a heartbeat
+may claim. The thresholds are settings (``PROGRESS_*``) so an operator can tune them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+
+# A heartbeat may arrive late (an offline queue replayed the next day) but not from the distant
+# past, and a client clock may run a little fast but not far into the future.
+MAX_CLIENT_TS_AGE = dt.timedelta(hours=24)
+MAX_CLIENT_TS_AHEAD = dt.timedelta(minutes=5)
+# Longest duration we accept: no film is longer than a day, and it bounds every position.
+MAX_DURATION_SECONDS = 24 * 3600.0
+# Players report the duration and the position from different sources (container metadata vs
+# the decoder), so the position may overshoot the duration by a few seconds at the very end.
+POSITION_TOLERANCE_SECONDS = 5.0
+
+
+def is_completed(*, position: float, duration: float, ended: bool = False) -> bool:
+    """Watched to the end: the player said so, or ≥ PROGRESS_COMPLETE_PERCENT was watched, or
+    only the last PROGRESS_COMPLETE_REMAINING_SECONDS (the credits) are left.
+
+    The credits rule only applies past the middle of the video: for a five-minute clip "the
+    last two minutes" would otherwise start almost at the beginning.
+    """
+    if ended:
+        return True
+    if duration <= 0:
+        return False
+    if position * 100.0 >= duration * settings.PROGRESS_COMPLETE_PERCENT:
+        return True
+    remaining = duration - position
+    return remaining <= settings.PROGRESS_COMPLETE_REMAINING_SECONDS and position >= duration / 2
+
+
+def resume_position(*, position: float, completed: bool) -> float:
+    """Where playback should start: 0 for a finished movie (watch it again from the start) or
+    for a position too early to be worth remembering, else the saved position."""
+    if completed or position < settings.PROGRESS_MIN_RESUME_SECONDS:
+        return 0.0
+    return position
+
+
+def percent(*, position: float, duration: float) -> float:
+    if duration <= 0:
+        return 0.0
+    return round(min(100.0, max(0.0, position * 100.0 / duration)), 1)
