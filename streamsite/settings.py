@@ -365,8 +365,13 @@ LOGGING = {
 # --- Production hardening -------------------------------------------------------------------
 
 if PRODUCTION:
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must be set when STREAMSITE_ENV=production")
+    # nginx terminates TLS and sets X-Forwarded-Proto (overwriting any client value).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Load balancers probe health over plain HTTP inside the network; a redirect is no answer.
+    SECURE_REDIRECT_EXEMPT = [r"^api/health"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)

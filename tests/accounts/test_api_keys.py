@@ -126,3 +126,16 @@ def test_session_writes_need_the_csrf_token_and_api_key_writes_do_not(owner):
     assert "CSRF" in forged.json()["detail"]
     assert genuine.status_code == 201
     assert with_key.post("/api/whoami", {}).status_code == 201
+
+
+def test_the_api_schema_documents_the_api_key_scheme(client):
+    schema = client.get("/api/schema?format=json").json()
+
+    scheme = schema["components"]["securitySchemes"]["ApiKeyAuth"]
+    assert scheme == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": scheme["description"],
+    }
+    assert "Api-Key <key>" in scheme["description"]
