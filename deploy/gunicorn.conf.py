@@ -1,6 +1,10 @@
 """gunicorn settings shared by production (deploy/) and the benchmarks (bench/)."""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -8,3 +12,32 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # A request that takes longer than this is stuck; let the arbiter replace the worker.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+
+# --- Prometheus multiprocess mode -----------------------------------------------------------
+# Every worker writes its figures to files in this directory and /metrics adds them up, so a
+# scrape sees the whole instance rather than whichever worker answered it. It has to be in the
+# environment before a worker imports prometheus_client: this file is read by the arbiter before
+# any worker exists. Left unset, each arbiter gets a private directory, removed at exit.
+_PRIVATE_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _PRIVATE_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="streamsite-prometheus-")
+
+
+def on_starting(server: object) -> None:
+    """Files of a previous run would be added to this run's figures: start from none."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for leftover in directory.glob("*.db"):
+        leftover.unlink()
+
+
+def child_exit(server: object, worker: Any) -> None:
+    """A dead worker's live gauges (in-flight requests) must stop counting; counters stay."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: object) -> None:
+    if _PRIVATE_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from streamsite import bench_views, errors, health
+from streamsite.monitoring import metrics_view
 
 api_patterns = [
     path("", include("catalog.api_urls")),
@@ -19,6 +20,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    # Prometheus scrapes here; allowed networks or the bearer token only (streamsite/monitoring).
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/", include(api_patterns)),
