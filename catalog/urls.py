@@ -1,6 +1,7 @@
 from django.urls import path
 
 from catalog import views
+from streaming import views as streaming_views
 
 app_name = "catalog"
 
@@ -9,7 +10,7 @@ urlpatterns = [
     path("browse/", views.browse, name="browse"),
     path("search/", views.search, name="search"),
     path("movies/<slug:slug>/", views.detail, name="detail"),
-    path("watch/<slug:slug>/", views.watch, name="watch"),
+    path("watch/<slug:slug>/", streaming_views.watch, name="watch"),
     path("artwork/<slug:slug>/poster.svg", views.poster, name="poster"),
     path("artwork/<slug:slug>/backdrop.svg", views.backdrop, name="backdrop"),
 ]

@@ -109,12 +109,6 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "catalog/detail.html", {"movie": movie})
 
 
-@require_safe
-def watch(request: HttpRequest, slug: str) -> HttpResponse:
-    movie = get_object_or_404(Movie.objects.published(), slug=slug)
-    return render(request, "catalog/watch.html", {"movie": movie})
-
-
 # Generated artwork never changes for a given movie title, so browsers may keep it a day.
 ARTWORK_CACHE_CONTROL = "public, max-age=86400"
 

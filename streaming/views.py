@@ -1,0 +1,74 @@
+"""The watch page: the best playable source in the player, the others one click away."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_safe
+
+from catalog.models import Movie
+from streaming import sources
+from streaming.api import MAX_START_SECONDS
+from streaming.providers.base import Source
+
+
+@dataclass(frozen=True)
+class Server:
+    """One entry of the page's source switcher."""
+
+    number: int
+    source: Source
+    url: str
+
+    @property
+    def label(self) -> str:
+        return f"Server {self.number}"
+
+
+@require_safe
+def watch(request: HttpRequest, slug: str) -> HttpResponse:
+    movie = get_object_or_404(Movie.objects.published().prefetch_related("genres"), slug=slug)
+    resolution = sources.resolve(movie.pk)
+    if resolution is None:  # unpublished between the two reads
+        raise Http404
+    # The one place the resume position is decided. Today: ?t=<seconds> on the URL; saved
+    # watch progress takes over here when it exists.
+    start_position = requested_start(request)
+    servers = [
+        Server(number, ranked.source, ranked.source.url(start=start_position))
+        for number, ranked in enumerate(resolution.playable, start=1)
+    ]
+    context = {
+        "movie": movie,
+        "servers": servers,
+        "current": servers[0] if servers else None,
+        "start_position": start_position,
+        "start_label": clock(start_position) if start_position else "",
+        "load_timeout": settings.WATCH_SOURCE_TIMEOUT,
+        "retry_after": None if servers else resolution.retry_after(),
+        # Every provider is down (come back later) or none is set up (nothing to wait for).
+        "providers_down": bool(resolution.skipped),
+    }
+    response = render(request, "streaming/watch.html", context, status=200 if servers else 503)
+    if not servers:
+        response["Retry-After"] = str(context["retry_after"])
+    return response
+
+
+def requested_start(request: HttpRequest) -> int | None:
+    """``?t=90`` → 90. Anything else (missing, negative, not a whole number) plays from 0."""
+    raw = request.GET.get("t", "")
+    if not raw.isdigit():
+        return None
+    seconds = int(raw)
+    return seconds if 0 < seconds <= MAX_START_SECONDS else None
+
+
+def clock(seconds: int) -> str:
+    """90 → ``1:30``, 3725 → ``1:02:05``: how a player shows a position."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
