@@ -56,10 +56,14 @@ demo: $(VENV)/.runtime
 	$(MANAGE) load_demo --if-empty
 	$(MANAGE) ensure_admin
 
+# Both need REDIS_URL (the broker). Without it, tasks run inside the web process and `make run`
+# is all there is to start.
 worker: $(VENV)/.runtime
+	@test -n "$$REDIS_URL" || { echo "make worker needs REDIS_URL (the Celery broker)"; exit 1; }
 	$(BIN)/celery -A streamsite worker --loglevel=INFO
 
 beat: $(VENV)/.runtime
+	@test -n "$$REDIS_URL" || { echo "make beat needs REDIS_URL (the Celery broker)"; exit 1; }
 	$(BIN)/celery -A streamsite beat --loglevel=INFO
 
 bench: $(VENV)/.dev services
