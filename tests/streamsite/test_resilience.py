@@ -279,7 +279,9 @@ def test_slow_call_does_not_block_another_threads_call_through_the_same_breaker(
     assert slow_result[0].text == "slow"
 
 
-def test_separate_processes_see_the_same_breaker_state(server, name):
+def test_separate_processes_see_the_same_breaker_state(settings, server, name):
+    # Long enough that the circuit is still open however slowly the child process starts.
+    settings.CIRCUIT_RESET_SECONDS = 60
     assert django_settings.CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache"
     server.expect_request("/fail").respond_with_data("down", status=503)
     server.expect_request("/ok").respond_with_data("fine")
