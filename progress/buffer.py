@@ -502,7 +502,7 @@ def claim_batch(*, size: int, lease_seconds: float) -> Claim:
     now_ms = to_ms(timezone.now())
     snapshot = _CLAIM(
         keys=[DIRTY_KEY, PROCESSING_KEY],
-        args=[size, now_ms, max(1, round(lease_seconds * 1000)), ENTRY_PREFIX],
+        args=[size, now_ms, max(0, round(lease_seconds * 1000)), ENTRY_PREFIX],
         client=client,
     )
     entries: list[ClaimedEntry] = []
