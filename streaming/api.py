@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from streaming import sources
-from streaming.providers.base import normalize_color
+from streaming.providers.base import MovieRef, normalize_color
 from streaming.sources import RankedSource, Resolution
 
 MAX_START_SECONDS = 24 * 60 * 60  # nothing we serve is a day long; more is a client bug
@@ -68,35 +68,23 @@ class HealthSerializer(serializers.Serializer):
 
 
 class SourceSerializer(serializers.Serializer):
-    provider = serializers.CharField(source="source.provider")
-    name = serializers.CharField(source="source.name")
-    kind = serializers.ChoiceField(choices=["embed", "hls"], source="source.kind")
-    url = serializers.SerializerMethodField()
-    priority = serializers.IntegerField(source="source.priority")
-    origin = serializers.CharField(
-        source="source.origin", help_text="Origin the player's postMessage events come from"
-    )
-    supports_start = serializers.SerializerMethodField()
-    circuit = serializers.ChoiceField(
-        choices=["closed", "half_open", "open", "disabled"], source="status.circuit"
-    )
+    provider = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["embed", "hls"])
+    url = serializers.CharField(help_text="The player, with start and colour when asked for")
+    priority = serializers.IntegerField()
+    origin = serializers.CharField(help_text="Origin the player's postMessage events come from")
+    supports_start = serializers.BooleanField()
+    circuit = serializers.ChoiceField(choices=["closed", "half_open", "open", "disabled"])
     retry_after = serializers.FloatField(
-        source="status.retry_after",
-        allow_null=True,
-        help_text="Seconds until an open circuit lets a probe through",
+        allow_null=True, help_text="Seconds until an open circuit lets a probe through"
     )
-    health = HealthSerializer(source="status.health")
-
-    def get_url(self, ranked: RankedSource) -> str:
-        return ranked.source.url(**self.context.get("options", {}))
-
-    def get_supports_start(self, ranked: RankedSource) -> bool:
-        return bool(ranked.source.start_param)
+    health = HealthSerializer()
 
 
 class SourceListSerializer(serializers.Serializer):
     movie = MovieRefSerializer()
-    sources = SourceSerializer(many=True, source="playable", help_text="Best first")
+    sources = SourceSerializer(many=True, help_text="Best first")
     skipped = SourceSerializer(many=True, help_text="Open circuits: not offered to viewers")
 
 
@@ -111,6 +99,39 @@ class NoSourcesSerializer(serializers.Serializer):
     detail = serializers.CharField()
     retry_after = serializers.IntegerField()
     skipped = SourceSerializer(many=True)
+
+
+# The serializers above document the responses (OpenAPI); the bodies are built by these
+# functions, an order of magnitude cheaper on the endpoint every press of Play calls.
+# tests/streaming/test_sources_api.py checks that both stay the same shape.
+
+
+def movie_json(movie: MovieRef) -> dict[str, Any]:
+    return {"id": movie.id, "tmdb_id": movie.tmdb_id, "slug": movie.slug, "title": movie.title}
+
+
+def source_json(
+    ranked: RankedSource, *, start: int | None = None, color: str | None = None
+) -> dict[str, Any]:
+    source, status = ranked.source, ranked.status
+    health = status.health
+    return {
+        "provider": source.provider,
+        "name": source.name,
+        "kind": source.kind,
+        "url": source.url(start=start, color=color),
+        "priority": source.priority,
+        "origin": source.origin,
+        "supports_start": bool(source.start_param),
+        "circuit": status.circuit,
+        "retry_after": None if status.retry_after is None else round(status.retry_after, 1),
+        "health": {
+            "ok": health.ok,
+            "checked_at": health.checked_at,
+            "latency_ms": health.latency_ms,
+            "detail": health.detail,
+        },
+    }
 
 
 # --- Views ----------------------------------------------------------------------------------
@@ -134,7 +155,7 @@ def no_sources(resolution: Resolution) -> Response:
         "error": "no_sources",
         "detail": detail,
         "retry_after": retry_after,
-        "skipped": SourceSerializer(resolution.skipped, many=True).data,
+        "skipped": [source_json(ranked) for ranked in resolution.skipped],
     }
     return Response(body, status=503, headers={"Retry-After": str(retry_after)})
 
@@ -151,7 +172,13 @@ class SourceListView(APIView):
         resolution = resolved_or_404(movie_id)
         if not resolution.playable:
             return no_sources(resolution)
-        return Response(SourceListSerializer(resolution).data)
+        return Response(
+            {
+                "movie": movie_json(resolution.movie),
+                "sources": [source_json(ranked) for ranked in resolution.playable],
+                "skipped": [source_json(ranked) for ranked in resolution.skipped],
+            }
+        )
 
 
 class EmbedView(APIView):
@@ -172,8 +199,13 @@ class EmbedView(APIView):
         if chosen is None:
             return no_sources(resolution)
         fallbacks = [r for r in resolution.playable if r is not chosen]
-        body = {"movie": resolution.movie, "source": chosen, "fallbacks": fallbacks}
-        return Response(EmbedSerializer(body, context={"options": options}).data)
+        return Response(
+            {
+                "movie": movie_json(resolution.movie),
+                "source": source_json(chosen, **options),
+                "fallbacks": [source_json(ranked, **options) for ranked in fallbacks],
+            }
+        )
 
     def _chosen(self, resolution: Resolution, provider: str | None) -> RankedSource | None:
         if provider is None:

@@ -434,3 +434,43 @@ def test_probes_are_on_the_beat_schedule():
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "streaming.tasks.probe_providers" in scheduled
     assert "streaming.tasks.probe_providers" in app.tasks
+
+
+def test_responses_have_the_shape_the_api_documentation_promises(
+    api_client, make_movie, make_provider, provider_server, probe_all
+):
+    from streaming.api import (
+        EmbedSerializer,
+        HealthSerializer,
+        MovieRefSerializer,
+        NoSourcesSerializer,
+        SourceListSerializer,
+        SourceSerializer,
+    )
+
+    def fields(serializer: type) -> set[str]:
+        return set(serializer().fields)
+
+    make_provider(provider_server("healthy").base_url, priority=10)
+    dying = make_provider(provider_server("failing").base_url, priority=20)
+    movie = make_movie()
+    probe_all()
+    probe_all()
+
+    listing = api_client.get(f"/api/streaming/sources/{movie.pk}").json()
+    embed = api_client.get(f"/api/streaming/embed/{movie.pk}").json()
+    assert set(listing) == fields(SourceListSerializer)
+    assert set(embed) == fields(EmbedSerializer)
+    assert set(listing["movie"]) == fields(MovieRefSerializer)
+    for source in [*listing["sources"], *listing["skipped"], embed["source"]]:
+        assert set(source) == fields(SourceSerializer)
+        assert set(source["health"]) == fields(HealthSerializer)
+    assert listing["sources"][0]["health"]["checked_at"].endswith("Z")
+
+    dying.delete()
+    Provider.objects.update(enabled=False)
+    for provider in Provider.objects.all():
+        provider.save()  # through save(), so cached sources are dropped
+    assert set(api_client.get(f"/api/streaming/sources/{movie.pk}").json()) == (
+        fields(NoSourcesSerializer)
+    )
