@@ -6,15 +6,20 @@ paths (scanning) and failed logins. The first signal to go over its threshold bl
 (see :mod:`shield.services`); signals are not summed, so an honest viewer is only ever caught
 by clearly exceeding one of them.
 
-Cost per request: one Lua call that both reads the block and counts the request, i.e. one
-Redis round trip before any view runs. Error responses cost one more after the view. A block
-seen in Redis is remembered in-process for ``SHIELD_BLOCK_CACHE_SECONDS`` so a flooding client
-costs no Redis traffic at all during that time.
+Cost per request: at most one Redis round trip before any view runs, a Lua call that both
+reads the block and adds the client's requests to its count. Each process talks to Redis about
+a given client at most every ``SHIELD_CHECK_SECONDS`` or every ``SHIELD_COUNT_BATCH`` requests,
+whichever comes first, counting in memory in between; so a client blocked by another instance
+is refused here within a second, and a flood is caught within its threshold plus one batch per
+process. Error responses cost one more round trip after the view (counted at once: scans are
+caught exactly at their threshold). A block seen in Redis is remembered in-process for
+``SHIELD_BLOCK_CACHE_SECONDS``, so a blocked flood costs no Redis traffic at all.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 
 from django.conf import settings
@@ -40,8 +45,8 @@ local reason = redis.call('GET', KEYS[1])
 if reason then
     return {reason, redis.call('PTTL', KEYS[1])}
 end
-local count = redis.call('INCR', KEYS[2])
-if count == 1 then
+local count = redis.call('INCRBY', KEYS[2], ARGV[2])
+if count == tonumber(ARGV[2]) then
     redis.call('EXPIRE', KEYS[2], ARGV[1])
 end
 return {false, count}
@@ -96,6 +101,45 @@ def allowlisted(ip: str) -> bool:
     return _allowlisted(ip, tuple(settings.SHIELD_ALLOWLIST))
 
 
+# --- Requests counted in memory between Redis checks ----------------------------------------
+
+# ip -> [requests not yet sent to Redis, monotonic time of the last Redis check]
+_pending: dict[str, list[float]] = {}
+_pending_lock = threading.Lock()
+_PENDING_MAX_IPS = 10_000
+
+
+def _take_pending(ip: str) -> int:
+    """Count one request from ``ip``; returns how many to report to Redis now (0: not yet)."""
+    now = time.monotonic()
+    with _pending_lock:
+        entry = _pending.get(ip)
+        if entry is None:
+            if len(_pending) >= _PENDING_MAX_IPS:
+                _pending.clear()  # costs a few extra round trips, never a missed block
+            _pending[ip] = [0, now]
+            return 1
+        entry[0] += 1
+        if (
+            entry[0] < settings.SHIELD_COUNT_BATCH
+            and now - entry[1] < settings.SHIELD_CHECK_SECONDS
+        ):
+            return 0
+        taken, entry[0], entry[1] = int(entry[0]), 0, now
+        return taken
+
+
+def _forget_pending(ip: str) -> None:
+    # The next request from a blocked client goes to Redis again, whatever the batching says.
+    with _pending_lock:
+        _pending.pop(ip, None)
+
+
+def forget_pending() -> None:
+    with _pending_lock:
+        _pending.clear()
+
+
 # --- Observation ----------------------------------------------------------------------------
 
 
@@ -106,11 +150,14 @@ def observe_request(ip: str) -> Blocked | None:
         return remembered
     if not store.available():
         return None
+    count = _take_pending(ip)
+    if not count:
+        return None
     keys = services.keys_for(ip)
     limit = threshold(Reason.REQUEST_RATE)
     try:
         reason, value = store.script(_OBSERVE_REQUEST)(
-            keys=[keys.block, keys.requests], args=[limit.get_expiry()]
+            keys=[keys.block, keys.requests], args=[limit.get_expiry(), count]
         )
     except store.RedisError as exc:
         store.failed("DDoS detection", exc)
@@ -118,6 +165,7 @@ def observe_request(ip: str) -> Blocked | None:
     if reason is not None:
         blocked = Blocked(reason=reason.decode(), expires_at=time.time() + int(value) / 1000)
         local_blocks.remember(ip, blocked)
+        _forget_pending(ip)
         return blocked
     if int(value) > limit.amount:
         return _block(ip, Reason.REQUEST_RATE, int(value), limit)
@@ -176,4 +224,5 @@ def _block(ip: str, reason: Reason, count: int, limit: RateLimitItem) -> Blocked
         return None  # another worker blocked it a moment ago; the next request will see it
     blocked = Blocked(reason=reason.value, expires_at=time.time() + duration)
     local_blocks.remember(ip, blocked)
+    _forget_pending(ip)
     return blocked

@@ -267,6 +267,10 @@ if not SHIELD_BLOCK_DURATIONS or min(SHIELD_BLOCK_DURATIONS) < 1:
 # A repeat offence within this time gets the next, longer block duration.
 SHIELD_OFFENCE_MEMORY_SECONDS = env_int("SHIELD_OFFENCE_MEMORY_SECONDS", 86_400, minimum=1)
 SHIELD_BLOCK_CACHE_SECONDS = env_float("SHIELD_BLOCK_CACHE_SECONDS", 2.0, minimum=0.0)
+# Each process reports a client's requests to Redis (and learns of its block) at least this
+# often, or every SHIELD_COUNT_BATCH requests: one round trip per batch instead of per request.
+SHIELD_CHECK_SECONDS = env_float("SHIELD_CHECK_SECONDS", 1.0, minimum=0.0)
+SHIELD_COUNT_BATCH = env_int("SHIELD_COUNT_BATCH", 10, minimum=1)
 # Pages that embed provider players: their CSP frame-src lists the enabled providers' origins.
 CSP_PLAYER_VIEWS = ["catalog:watch"]
 CSP_PROVIDER_CACHE_SECONDS = env_float("CSP_PROVIDER_CACHE_SECONDS", 30.0, minimum=0.0)

@@ -9,12 +9,13 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from accounts import services as accounts_services
-from shield import csp, local_blocks, store
+from shield import csp, detection, local_blocks, store
 from streamsite import health
 
 
 def reset_process_state() -> None:
     local_blocks.forget()
+    detection.forget_pending()
     store.recover()
     accounts_services.forget_cached_api_keys()
     csp.forget_provider_origins()

@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
-from shield import store
+from shield import services, store
 from shield.models import Block, Reason
 from tests.shield.conftest import client_from, ratelimits, signals
 
@@ -147,8 +147,6 @@ def test_repeat_offenders_are_blocked_for_longer_each_time():
 
 
 def test_blocks_are_not_escalated_beyond_the_longest_duration():
-    from shield import services
-
     with override_settings(SHIELD_BLOCK_DURATIONS=[60, 600]):
         durations = []
         for _ in range(3):
@@ -161,8 +159,6 @@ def test_blocks_are_not_escalated_beyond_the_longest_duration():
 
 
 def test_a_threshold_crossed_by_two_workers_at_once_blocks_once():
-    from shield import services
-
     first = services.block(ip=SCANNER, reason=Reason.MISSING_PATHS, evidence={})
     second = services.block(ip=SCANNER, reason=Reason.REQUEST_RATE, evidence={})
 
@@ -179,3 +175,18 @@ def test_missing_assets_do_not_look_like_a_scan_and_health_checks_are_not_counte
     assert set(assets) == {404}
     assert set(health) == {200}
     assert not Block.objects.exists()
+
+
+def test_a_block_placed_by_another_instance_is_enforced_here_within_a_second():
+    client = client_from(SCANNER)
+    assert client.get("/api/genres").status_code == 200  # seen, not blocked: batching starts
+
+    services.block(ip=SCANNER, reason=Reason.REQUEST_RATE, evidence={})  # as another instance
+    served_meanwhile, deadline = 0, time.monotonic() + 5
+    while client.get("/api/genres").status_code != 403:
+        assert time.monotonic() < deadline, "the block was never enforced"
+        served_meanwhile += 1
+        time.sleep(0.05)
+
+    # At most one batch (SHIELD_COUNT_BATCH) or one SHIELD_CHECK_SECONDS slips through.
+    assert served_meanwhile < 10
