@@ -231,7 +231,7 @@ SHIELD_REDIS_URL = env_redis_url("SHIELD_REDIS_URL") or REDIS_URL
 SHIELD_REDIS_TIMEOUT = env_float("SHIELD_REDIS_TIMEOUT", 0.25, minimum=0.01)
 # Never limited, counted or blocked: load balancers and Prometheus poll these.
 SHIELD_EXEMPT_PATHS = ["/api/health", "/metrics"]
-# Sliding windows in `limits` notation ("60/minute", "10 per 2 seconds").
+# Sliding windows in `limits` notation: "60/minute", "10/2seconds".
 RATELIMITS = {
     "anonymous": env_str("RATELIMIT_ANONYMOUS", "60/minute"),
     "free": env_str("RATELIMIT_FREE", "120/minute"),
@@ -248,10 +248,10 @@ RATELIMITS = {
 # DDoS signals per client IP: going over any one blocks the address.
 SHIELD_SIGNALS = {
     # 60 requests a second for 10 s: far above a person opening image-heavy pages.
-    "request_rate": env_str("SHIELD_REQUEST_RATE", "600/10 seconds"),
-    "error_rate": env_str("SHIELD_ERROR_RATE", "60/30 seconds"),
+    "request_rate": env_str("SHIELD_REQUEST_RATE", "600/10seconds"),
+    "error_rate": env_str("SHIELD_ERROR_RATE", "60/30seconds"),
     "missing_paths": env_str("SHIELD_MISSING_PATHS", "20/minute"),
-    "failed_logins": env_str("SHIELD_FAILED_LOGINS", "10/5 minutes"),
+    "failed_logins": env_str("SHIELD_FAILED_LOGINS", "10/5minutes"),
 }
 SHIELD_ALLOWLIST = env_networks("SHIELD_ALLOWLIST")
 try:

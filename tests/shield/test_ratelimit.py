@@ -319,3 +319,26 @@ def test_limits_keep_working_after_redis_forgets_its_scripts():
     after = [hit(item, key) for _ in range(2)]
     assert before.allowed and before.remaining == 1
     assert [(d.allowed, d.remaining) for d in after] == [(True, 0), (False, 0)]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RATELIMIT_API", "lots", "RATELIMIT_API must look like '60/minute'"),
+        ("SHIELD_MISSING_PATHS", "20 a minute", "SHIELD_MISSING_PATHS must look like"),
+        ("SHIELD_BLOCK_DURATIONS", "1m,10m", "SHIELD_BLOCK_DURATIONS must be comma-separated"),
+    ],
+)
+def test_a_mistyped_limit_stops_start_up_naming_the_variable(variable, value, message):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "streamsite.settings", variable: value}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert message in result.stderr

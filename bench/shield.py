@@ -1,0 +1,157 @@
+"""What rate limiting and DDoS protection cost: API throughput with the shield on vs off.
+
+    .venv/bin/python bench/shield.py [--seconds 3] [--connections 8] [--rounds 5]
+
+Two gunicorn servers (2 workers each) run side by side on loopback, identical except for
+SHIELD_ENABLED, against the demo catalog in PostgreSQL and a private redis-server (cache, rate
+limits, detection counters). The client sends an API key whose tier is given a limit it cannot
+reach, and the DDoS request threshold is raised out of its way, so every request pays the full
+price (block check and request count, API key tier lookup, sliding-window hit and window
+stats) without ever being refused. Each round runs on and off back to back (order alternating)
+and the median of those paired ratios is the result, so background load on the machine skews
+it as little as possible; the bare JsonResponse view is the baseline of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    BENCH_DATABASE_URL,
+    WrkResult,
+    bench_env,
+    free_port,
+    fresh_database,
+    gunicorn,
+    manage,
+    report,
+    wrk,
+)
+
+DATABASE_URL = BENCH_DATABASE_URL + "_shield"
+# A typical list endpoint, and the cheapest one (where the shield's share is largest).
+TARGETS = ("/api/movies", "/api/genres")
+CREATE_KEY = (
+    "from django.contrib.auth import get_user_model; "
+    "from accounts.services import create_api_key; "
+    "user = get_user_model().objects.create_user('bench-client'); "
+    "print(create_api_key(user=user, name='benchmark').raw_key)"
+)
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[str]:
+    executable = shutil.which("redis-server")
+    if not executable:
+        raise SystemExit("redis-server is not installed (scripts/ensure-services.sh)")
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def median(results: list[WrkResult]) -> WrkResult:
+    ranked = sorted(results, key=lambda result: result.requests_per_second)
+    return ranked[len(ranked) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    print("Preparing a fresh PostgreSQL database with the demo catalog…", flush=True)
+    fresh_database(DATABASE_URL)
+    with private_redis() as redis_url:
+        common = {
+            "DATABASE_URL": DATABASE_URL,
+            "REDIS_URL": redis_url,
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            # Limits the benchmark cannot reach: measured is the cost, not the refusals.
+            "RATELIMIT_API": "100000000/minute",
+            "SHIELD_REQUEST_RATE": "100000000/10 seconds",
+        }
+        env_on = bench_env(**common, SHIELD_ENABLED="true")
+        env_off = bench_env(**common, SHIELD_ENABLED="false")
+        manage("load_demo", "--verbosity", "0", env=env_on)
+        raw_key = manage("shell", "-c", CREATE_KEY, env=env_on).strip().splitlines()[-1]
+        headers = {"Authorization": f"Api-Key {raw_key}"}
+
+        with gunicorn(env_on, workers=2) as on, gunicorn(env_off, workers=2) as off:
+            for base in (on, off):  # warm up both: imports, pools, caches, scripts
+                for path in (*TARGETS, "/bench/bare"):
+                    wrk(base + path, seconds=1, connections=args.connections, headers=headers)
+            runs: dict[tuple[str, str], list[WrkResult]] = {}
+            ratios: dict[str, list[float]] = {path: [] for path in TARGETS}
+            for round_number in range(args.rounds):
+                runs.setdefault(("bare", "off"), []).append(
+                    wrk(off + "/bench/bare", seconds=args.seconds, connections=args.connections)
+                )
+                # Paired runs, back to back, in alternating order: background load shifts
+                # both sides of each ratio alike.
+                order = [("on", on), ("off", off)][:: 1 if round_number % 2 else -1]
+                for path in TARGETS:
+                    pair = {}
+                    for state, base in order:
+                        pair[state] = wrk(
+                            base + path,
+                            seconds=args.seconds,
+                            connections=args.connections,
+                            headers=headers,
+                        )
+                        runs.setdefault((path, state), []).append(pair[state])
+                    ratios[path].append(
+                        pair["on"].requests_per_second / pair["off"].requests_per_second
+                    )
+
+    rows = [("bare JsonResponse (/bench/bare, shield off)", median(runs[("bare", "off")]))]
+    rows += [
+        (f"GET {path} with API key, shield {state.upper()}", median(runs[(path, state)]))
+        for path in TARGETS
+        for state in ("off", "on")
+    ]
+    print(
+        f"\ngunicorn 2 workers each, wrk {args.connections} connections, {args.seconds}s per run, "
+        f"median of {args.rounds} rounds"
+    )
+    report(rows, baseline=rows[0][1])
+    print()
+    for path in TARGETS:
+        paired = sorted(ratios[path])
+        print(
+            f"GET {path}: shield on / off = {statistics.median(paired):.2f}x median of paired "
+            f"runs (range {paired[0]:.2f}-{paired[-1]:.2f}; target >= 0.90x)"
+        )
+    if any(result.non_2xx for results in runs.values() for result in results):
+        raise SystemExit("some benchmark requests were refused: the numbers are not comparable")
+
+
+if __name__ == "__main__":
+    main()
