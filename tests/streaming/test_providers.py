@@ -11,6 +11,7 @@ from streaming import tasks
 from streaming.models import Provider
 from streaming.providers import adapter_for, self_hosted
 from streaming.providers.base import SourceUnavailable
+from streamsite.celery import app
 from streamsite.resilience import get_breaker
 from tests.test_celery_wiring import broker, celery_worker  # noqa: F401 - fixture reused
 
@@ -21,6 +22,16 @@ def tmdb(settings, httpserver: HTTPServer) -> HTTPServer:
     settings.TMDB_API_KEY = "test-key"
     settings.TMDB_READ_TOKEN = ""
     return httpserver
+
+
+@pytest.fixture
+def worker_broker(broker):  # noqa: F811 - the fixture imported above
+    """``broker`` with a fresh producer pool too: an eager ``apply_async`` earlier in the session
+    leaves one bound to the previous broker, and ``delay()`` would publish there."""
+    saved = app.amqp._producer_pool
+    app.amqp._producer_pool = None
+    yield broker
+    app.amqp._producer_pool = saved
 
 
 def test_vidking_has_no_search_api_so_search_goes_through_tmdb(tmdb, make_provider):
@@ -93,14 +104,14 @@ def test_self_hosted_video_offers_nothing_until_uploads_exist(make_movie):
 
 def test_a_real_worker_runs_the_scheduled_probe_and_feeds_the_shared_breaker(
     transactional_db,
-    broker,  # noqa: F811 - the fixture imported above
+    worker_broker,
     make_provider,
     provider_server,
 ):
     up = make_provider(provider_server("healthy").base_url)
     down = make_provider(provider_server("failing").base_url)
 
-    with celery_worker(broker.url) as worker:
+    with celery_worker(worker_broker.url) as worker:
         tasks.probe_providers.delay()
 
         deadline = time.monotonic() + 90
