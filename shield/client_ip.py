@@ -38,10 +38,10 @@ def in_networks(address: Address, networks: Sequence[Network]) -> bool:
 def resolve(remote_addr: str, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
     """The client address for a peer ``remote_addr`` that sent ``forwarded_for``."""
     peer = parse_ip(remote_addr)
-    if peer is None:
-        return remote_addr
-    client = peer
-    if forwarded_for and in_networks(peer, trusted):
+    # No IP at all means a Unix socket: only a local process, i.e. our own proxy, can be there.
+    peer_trusted = peer is None or in_networks(peer, trusted)
+    client: Address | str = peer if peer is not None else (remote_addr or "unknown")
+    if forwarded_for and peer_trusted:
         for entry in reversed(forwarded_for.split(",")):
             hop = parse_ip(entry)
             if hop is None:

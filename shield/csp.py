@@ -40,7 +40,8 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
 
 
-def _load_provider_origins() -> tuple[str, ...]:
+def _load_provider_origins() -> tuple[str, ...] | None:
+    """The enabled providers' origins; None when they cannot be read right now."""
     try:
         provider_model = apps.get_model("streaming", "Provider")
     except LookupError:
@@ -51,7 +52,7 @@ def _load_provider_origins() -> tuple[str, ...]:
             providers: Iterable[Any] = list(provider_model.objects.enabled().only("base_url"))
     except DatabaseError:
         logger.warning("CSP: providers could not be read; framing only our own origin")
-        return ()
+        return None
     origins = {origin_of(provider.origin) for provider in providers}
     return tuple(sorted(origin for origin in origins if origin))
 
@@ -61,6 +62,8 @@ def provider_origins() -> tuple[str, ...]:
     if _cache["until"] > now:
         return _cache["origins"]
     origins = _load_provider_origins()
+    if origins is None:
+        return ()  # not remembered: the next player page tries again
     _cache["origins"] = origins
     _cache["until"] = now + settings.CSP_PROVIDER_CACHE_SECONDS
     return origins

@@ -87,6 +87,11 @@ def limiter() -> MovingWindowRateLimiter:
     return _limiter_for(store.redis_url())
 
 
+def forget_limiters() -> None:
+    """Start from empty windows (only meaningful for the in-memory storage of the demo)."""
+    _limiter_for.cache_clear()
+
+
 def hit(item: RateLimitItem, key: str) -> Decision:
     """Count one request against ``item`` for ``key``; raises RedisError if Redis is down."""
     strategy = limiter()

@@ -9,13 +9,14 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from accounts import services as accounts_services
-from shield import csp, detection, local_blocks, store
+from shield import csp, detection, local_blocks, ratelimit, store
 from streamsite import health
 
 
 def reset_process_state() -> None:
     local_blocks.forget()
     detection.forget_pending()
+    ratelimit.forget_limiters()
     store.recover()
     accounts_services.forget_cached_api_keys()
     csp.forget_provider_origins()

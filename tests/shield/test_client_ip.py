@@ -78,3 +78,9 @@ def test_behind_a_trusted_proxy_each_client_gets_its_own_bucket():
         ]
 
     assert statuses == [200, 200, 200]
+
+
+def test_behind_a_proxy_on_a_unix_socket_the_forwarded_address_is_the_client():
+    # gunicorn reports no IP for a Unix-socket peer; only a local proxy can connect there.
+    assert resolve("", "1.2.3.4, 198.51.100.20", NGINX) == "198.51.100.20"
+    assert resolve("", None, NGINX) == "unknown"

@@ -342,3 +342,14 @@ def test_a_mistyped_limit_stops_start_up_naming_the_variable(variable, value, me
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.django_db
+@override_settings(SHIELD_REDIS_URL="")
+def test_without_redis_the_demo_still_limits_each_process_in_memory():
+    client = client_from("198.51.100.40")
+    with ratelimits(anonymous="2/minute"):
+        responses = [client.get("/api/genres") for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert [r["RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
