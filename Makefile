@@ -54,7 +54,7 @@ migrate: $(VENV)/.runtime
 # Loads the demo catalog on the first run only, then makes sure an admin account exists.
 demo: $(VENV)/.runtime
 	$(MANAGE) load_demo --if-empty
-	$(MANAGE) ensure_admin
+	$(MANAGE) ensure_admin --site-url http://$(HOST):$(PORT)
 
 # Both need REDIS_URL (the broker). Without it, tasks run inside the web process and `make run`
 # is all there is to start.

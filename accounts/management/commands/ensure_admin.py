@@ -15,8 +15,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="admin")
+        parser.add_argument(
+            "--site-url", default="http://127.0.0.1:8000", help="Where the site is served."
+        )
 
-    def handle(self, *args: Any, username: str, **options: Any) -> None:
+    def handle(self, *args: Any, username: str, site_url: str, **options: Any) -> None:
         users = get_user_model().objects
         if users.filter(is_superuser=True).exists():
             self.stdout.write(
@@ -28,7 +31,7 @@ class Command(BaseCommand):
         banner = "=" * 64
         self.stdout.write(
             self.style.SUCCESS(
-                f"{banner}\nAdmin account created: http://127.0.0.1:8000/admin/\n"
+                f"{banner}\nAdmin account created: {site_url.rstrip('/')}/admin/\n"
                 f"  username: {username}\n  password: {password}\n"
                 f"This password is shown only once.\n{banner}"
             )
