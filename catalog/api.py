@@ -134,13 +134,13 @@ class MovieCursorPagination(CursorPagination):
 # --- Views ----------------------------------------------------------------------------------
 
 
+@http_cache.api_response("catalog", "movie-list")
 class MovieListView(APIView):
     @extend_schema(
         parameters=[MovieListParams, OpenApiParameter("cursor", str)],
         responses=MovieSummarySerializer(many=True),
         summary="Published movies, most popular first, cursor-paginated",
     )
-    @http_cache.api_response("catalog", "movie-list")
     def get(self, request: Request) -> Response:
         params = validated(MovieListParams, request)
         movies = Movie.objects.published().with_card_fields()
@@ -159,9 +159,9 @@ class MovieListView(APIView):
         return paginator.get_paginated_response(MovieSummarySerializer(page, many=True).data)
 
 
+@http_cache.api_response("catalog", "movie-detail")
 class MovieDetailView(APIView):
     @extend_schema(responses=MovieDetailSerializer, summary="One published movie")
-    @http_cache.api_response("catalog", "movie-detail")
     def get(self, request: Request, movie_id: int) -> Response:
         movie = (
             Movie.objects.published()
@@ -175,13 +175,13 @@ class MovieDetailView(APIView):
         return Response(MovieDetailSerializer(movie).data)
 
 
+@http_cache.api_response("catalog", "movie-search")
 class MovieSearchView(APIView):
     @extend_schema(
         parameters=[SearchParams],
         responses=MovieSummarySerializer(many=True),
         summary="Full-text search over titles and overviews, best match first",
     )
-    @http_cache.api_response("catalog", "movie-search")
     def get(self, request: Request) -> Response:
         params = validated(SearchParams, request)
         movies = Movie.objects.published().with_card_fields().search(params["q"])
@@ -191,9 +191,9 @@ class MovieSearchView(APIView):
         )
 
 
+@http_cache.api_response("catalog", "genre-list")
 class GenreListView(APIView):
     @extend_schema(responses=GenreWithCountSerializer(many=True), summary="Genres with counts")
-    @http_cache.api_response("catalog", "genre-list")
     def get(self, request: Request) -> Response:
         genres = Genre.objects.annotate(
             movie_count=Count("movies", filter=Q(movies__is_published=True))

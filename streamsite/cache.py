@@ -20,9 +20,11 @@ import contextlib
 import contextvars
 import hashlib
 import logging
+import threading
 import time
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -31,7 +33,9 @@ from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
+from django_redis.cache import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from streamsite import metrics
@@ -77,6 +81,7 @@ class _Entry:
 
     value: Any
     stored_at: float
+    fresh_until: float = 0.0  # wall clock; entries stored before this field count as expired
 
 
 # --- TTLs and keys --------------------------------------------------------------------------
@@ -126,6 +131,15 @@ def _version_key(namespace: str) -> str:
 def version(namespace: str) -> int:
     """The namespace's current version, created on first use."""
     key = _version_key(namespace)
+    remembered = _recall(key)
+    if remembered is not None:
+        return remembered
+    current = _read_version(key)
+    _remember(key, current, float(settings.CACHE_LOCAL_SECONDS))
+    return current
+
+
+def _read_version(key: str) -> int:
     current = get(key)
     if _is_version(current):
         return current
@@ -153,12 +167,15 @@ def bump(namespace: str) -> int:
     try:
         new = int(backend.incr(_version_key(namespace)))
     except ValueError:  # evicted between the two calls: a fresh clock-based version will do
+        _forget(_version_key(namespace))
         return version(namespace)
     except OUTAGE_ERRORS as exc:
         _outage(backend, "bump", exc)
         log.error("cache namespace %s not bumped: %s", namespace, exc)
         return 0
-    log.info("cache namespace %s is now at v%d", namespace, new)
+    # This process sees its own edit at once, whatever CACHE_LOCAL_SECONDS says.
+    _remember(_version_key(namespace), new, float(settings.CACHE_LOCAL_SECONDS))
+    log.debug("cache namespace %s is now at v%d", namespace, new)
     return new
 
 
@@ -187,6 +204,7 @@ def get(key: str) -> Any | None:
 
 def set(key: str, value: Any, ttl: int | None) -> bool:
     """Store ``value`` for ``ttl`` seconds (None: no expiry). False if it could not be stored."""
+    _forget(key)
     backend = _backend()
     if _cooling_down(backend):
         return False
@@ -199,6 +217,7 @@ def set(key: str, value: Any, ttl: int | None) -> bool:
 
 
 def delete(key: str) -> bool:
+    _forget(key)
     backend = _backend()
     if _cooling_down(backend):
         return False
@@ -277,13 +296,13 @@ def cached(
     themselves. A loader failing with one of ``stale_on`` is answered with the stale copy
     (status "stale") when there is one; other exceptions propagate untouched.
     """
+    if not settings.CACHE_ENABLED:
+        return _counted(namespace, Cached(loader(), "miss"))
     lifetime = ttl if ttl is not None else _purpose_ttl(purpose or namespace)
-    key = make_key(namespace, name, *args)
+    key, entry = _lookup(namespace, name, args)
     stale_key = _stale_key(namespace, name, args)
-    if not _refreshing.get():
-        entry = _entry(get(key))
-        if entry is not None:
-            return _counted(namespace, Cached(entry.value, "hit"))
+    if entry is not None and not _refreshing.get():
+        return _counted(namespace, Cached(entry.value, "hit"))
 
     lock_key = f"{key}:lock"
     token = uuid.uuid4().hex
@@ -305,13 +324,150 @@ def cached(
                 raise
             _log_stale(key, stale, f"{type(exc).__name__}: {exc}")
             return _counted(namespace, Cached(stale.value, "stale"))
-        entry = _Entry(value, time.time())
+        now = time.time()
+        entry = _Entry(value, stored_at=now, fresh_until=now + lifetime)
         if set(key, entry, lifetime):
             set(stale_key, entry, max(lifetime, int(settings.CACHE_STALE_TTL)))
+            _remember_entry(key, entry)
     finally:
         if lock:
             _release(lock_key, token)
     return _counted(namespace, Cached(value, "miss"))
+
+
+def peek(namespace: str, name: str, *args: object) -> Cached[Any] | None:
+    """The fresh entry ``cached()`` would return as a hit, else None (and nothing counted).
+
+    For fast paths placed in front of expensive machinery: they answer a hit themselves and
+    leave everything else (misses, locks, stale copies) to ``cached()`` further in.
+    """
+    if not settings.CACHE_ENABLED or _refreshing.get():
+        return None
+    _, entry = _lookup(namespace, name, args)
+    if entry is None:
+        return None
+    return _counted(namespace, Cached(entry.value, "hit"))
+
+
+# Reads a namespace's version and the entry under it in one round trip: a hit is most of the
+# traffic, and two sequential round trips were most of its cost.
+_VERSIONED_GET = """
+local version = redis.call('GET', KEYS[1])
+if not version then return false end
+return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
+"""
+_VERSION_MARK = "\x00"
+_scripts: dict[str, Script] = {}
+
+
+def _lookup(namespace: str, name: str, args: tuple[object, ...]) -> tuple[str, _Entry | None]:
+    """The current key of ``name(args)`` and its entry, if there is a readable one."""
+    known_version = _recall(_version_key(namespace))
+    if known_version is not None:
+        key = _compose(namespace, f"v{known_version}", name, args)
+        entry = _recall(key)
+        if entry is None:
+            entry = _entry(get(key))
+            _remember_entry(key, entry)
+        return key, entry
+    backend = _backend()
+    if isinstance(backend, RedisCache) and not _cooling_down(backend):
+        found = _lookup_in_redis(backend, namespace, name, args)
+        if found is not None:
+            return found
+    key = make_key(namespace, name, *args)
+    entry = _entry(get(key))
+    _remember_entry(key, entry)
+    return key, entry
+
+
+def _lookup_in_redis(
+    backend: RedisCache, namespace: str, name: str, args: tuple[object, ...]
+) -> tuple[str, _Entry | None] | None:
+    """None when this cannot answer (no version yet, an outage): the caller takes the slow path."""
+    template = backend.make_key(_compose(namespace, f"v{_VERSION_MARK}", name, args))
+    before, mark, after = template.partition(_VERSION_MARK)
+    if not mark:  # a KEY_FUNCTION that does not keep our key readable: no splicing possible
+        return None
+    try:
+        client = backend.client.get_client(write=False)
+        script = _scripts.get("versioned_get") or _scripts.setdefault(
+            "versioned_get", client.register_script(_VERSIONED_GET)
+        )
+        found = script(
+            keys=[backend.make_key(_version_key(namespace))], args=[before, after], client=client
+        )
+    except OUTAGE_ERRORS as exc:
+        _outage(backend, "get", exc)
+        return None
+    if not found:
+        return None
+    version, raw = found
+    if not version.isdigit():  # not ours: version() replaces it on the slow path
+        return None
+    _remember(_version_key(namespace), int(version), float(settings.CACHE_LOCAL_SECONDS))
+    key = _compose(namespace, f"v{int(version)}", name, args)
+    if raw is None:
+        return key, None
+    try:
+        entry = _entry(backend.client.decode(raw))
+    except Exception as exc:  # garbage bytes can fail to unpickle in any way
+        metrics.CACHE_ERRORS.labels(operation="decode").inc()
+        log.warning("cache entry %s cannot be decoded (%s); treated as a miss", key, exc)
+        return key, None
+    _remember_entry(key, entry)
+    return key, entry
+
+
+# --- Process-local memory (CACHE_LOCAL_SECONDS) ---------------------------------------------
+# Versions and entries this process read recently, so a hit needs no network round trip, which
+# on a busy host costs as much as serving a whole small request. Off (0 s) by default: every
+# read then asks Redis, and an edit is seen by every process at once.
+
+_local: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+_local_lock = threading.Lock()
+
+
+def clear_local() -> None:
+    """Forget what this process remembers (tests; after restoring a Redis snapshot)."""
+    with _local_lock:
+        _local.clear()
+
+
+def _recall(key: str) -> Any | None:
+    if not _local:
+        return None
+    with _local_lock:
+        found = _local.get(key)
+        if found is None:
+            return None
+        if found[0] <= time.monotonic():
+            del _local[key]
+            return None
+        _local.move_to_end(key)
+        return found[1]
+
+
+def _remember(key: str, value: Any, seconds: float) -> None:
+    if seconds <= 0:
+        return
+    with _local_lock:
+        _local[key] = (time.monotonic() + seconds, value)
+        _local.move_to_end(key)
+        while len(_local) > settings.CACHE_LOCAL_MAX_ENTRIES:
+            _local.popitem(last=False)
+
+
+def _remember_entry(key: str, entry: _Entry | None) -> None:
+    if entry is not None:
+        seconds = min(float(settings.CACHE_LOCAL_SECONDS), entry.fresh_until - time.time())
+        _remember(key, entry, seconds)
+
+
+def _forget(key: str) -> None:
+    if _local:
+        with _local_lock:
+            _local.pop(key, None)
 
 
 def _entry(raw: object) -> _Entry | None:

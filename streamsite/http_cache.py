@@ -3,7 +3,7 @@ degraded marking of stale answers.
 
 Two decorators, one per kind of endpoint:
 
-* ``api_response`` for an APIView's ``get``: the rendered JSON body is shared by every caller,
+* ``api_response`` for an APIView class: the rendered JSON body is shared by every caller,
   since the catalog API says nothing personal; only ``Cache-Control`` differs (public for
   anonymous callers, private for signed-in ones and API keys).
 * ``page`` for a page view: only anonymous viewers share entries. A request carrying a session
@@ -32,6 +32,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags, urlencode
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from streamsite import cache
 
@@ -42,6 +43,7 @@ DEGRADED_TEMPLATE = "degraded_banner.html"
 _PERSONAL_HEADERS = ("HTTP_AUTHORIZATION",)
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+APIViewT = TypeVar("APIViewT", bound=APIView)
 
 
 @dataclass(frozen=True)
@@ -59,29 +61,60 @@ class _Uncacheable(Exception):  # noqa: N818 - a signal between loader and decor
         self.response = response
 
 
-def api_response(namespace: str, name: str) -> Callable[[View], View]:
-    """Cache the JSON an ``APIView.get(self, request, **kwargs)`` answers with status 200."""
+def api_response(namespace: str, name: str) -> Callable[[type[APIViewT]], type[APIViewT]]:
+    """Class decorator: cache the JSON the view's ``get(self, request, **kwargs)`` answers (200).
 
-    def decorate(get: View) -> View:
-        @functools.wraps(get)
-        def wrapper(view: Any, request: Any, **kwargs: Any) -> HttpResponseBase:
-            def load() -> StoredResponse:
-                response = get(view, request, **kwargs)
-                if not isinstance(response, Response) or response.status_code != 200:
-                    raise _Uncacheable(response)
-                return _stored(JSONRenderer().render(response.data), "application/json")
+    An anonymous hit is answered in front of DRF, before its request wrapping, authentication,
+    permissions and content negotiation, which would cost more than the cache read itself and
+    change nothing for a public, already rendered answer. Everything else (misses, stale
+    copies, signed-in callers, other methods) goes through DRF and the cached ``get``.
+    """
 
-            key_args = (*_url_args(kwargs), _query(request.query_params))
-            try:
-                result = cache.cached(namespace, name, *key_args, loader=load, purpose=namespace)
-            except _Uncacheable as uncacheable:
-                return uncacheable.response
-            stored = _degraded_json(result.value) if result.degraded else result.value
-            return _respond(request, stored, result.status, public=not _signed_in(request))
+    def decorate(view_class: type[APIViewT]) -> type[APIViewT]:
+        view_class.get = _cached_get(view_class.get, namespace, name)  # type: ignore[attr-defined]
+        drf_as_view = view_class.as_view
 
-        return wrapper  # type: ignore[return-value]
+        def as_view(**initkwargs: Any) -> Callable[..., HttpResponseBase]:
+            drf_view = drf_as_view(**initkwargs)
+
+            @functools.wraps(drf_view)  # keeps .cls, .initkwargs and csrf_exempt for Django/DRF
+            def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+                if request.method in ("GET", "HEAD") and not _personal(request):
+                    hit = cache.peek(namespace, name, *_api_key(kwargs, request.GET))
+                    if hit is not None:
+                        return _respond(request, hit.value, hit.status, public=True)
+                return drf_view(request, *args, **kwargs)
+
+            return view
+
+        view_class.as_view = staticmethod(as_view)  # type: ignore[method-assign,assignment]
+        return view_class
 
     return decorate
+
+
+def _cached_get(get: View, namespace: str, name: str) -> View:
+    @functools.wraps(get)
+    def cached_get(view: Any, request: Any, **kwargs: Any) -> HttpResponseBase:
+        def load() -> StoredResponse:
+            response = get(view, request, **kwargs)
+            if not isinstance(response, Response) or response.status_code != 200:
+                raise _Uncacheable(response)
+            return _stored(JSONRenderer().render(response.data), "application/json")
+
+        key_args = _api_key(kwargs, request.query_params)
+        try:
+            result = cache.cached(namespace, name, *key_args, loader=load, purpose=namespace)
+        except _Uncacheable as uncacheable:
+            return uncacheable.response
+        stored = _degraded_json(result.value) if result.degraded else result.value
+        return _respond(request, stored, result.status, public=not _signed_in(request))
+
+    return cached_get  # type: ignore[return-value]
+
+
+def _api_key(kwargs: Mapping[str, Any], query: Any) -> tuple[str, ...]:
+    return (*_url_args(kwargs), _query(query))
 
 
 def page(namespace: str, name: str, *, params: Collection[str] = ()) -> Callable[[View], View]:

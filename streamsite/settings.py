@@ -148,6 +148,8 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Off, every cached() read goes to its loader (to measure the uncached cost, or to debug).
+CACHE_ENABLED = env_bool("CACHE_ENABLED", True)
 # Seconds an entry stays fresh, per purpose (streamsite.cache.ttl); CACHE_TTL_<PURPOSE> overrides.
 # Catalog entries can live long: any Movie/Genre change bumps the namespace version at once.
 # "http" is the max-age browsers and CDNs get, short because they cannot see those bumps.
@@ -163,6 +165,15 @@ CACHE_LOCK_TIMEOUT = env_float("CACHE_LOCK_TIMEOUT", 30.0, minimum=0.1)
 CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 0.5, minimum=0.0)
 # After a cache-server error a process leaves it alone this long (0: retry every time).
 CACHE_OUTAGE_COOLDOWN = env_float("CACHE_OUTAGE_COOLDOWN", 2.0, minimum=0.0)
+# Seconds a process may answer from its own memory (versions and entries it read) before
+# asking Redis again. 0: every read asks Redis, and an edit is seen everywhere at once. Above
+# 0, a hit costs no network round trip, and an edit made in another process reaches this one
+# after at most that long (the process that made it sees it at once). Production defaults to
+# 1 s, the window nginx's micro-cache already allows, which lets a hit cost about what a bare
+# view does (bench/catalog.py); development and tests see every edit at once. At most
+# CACHE_LOCAL_MAX_ENTRIES entries are kept per process, least recently used dropped first.
+CACHE_LOCAL_SECONDS = env_float("CACHE_LOCAL_SECONDS", 1.0 if PRODUCTION else 0.0, minimum=0.0)
+CACHE_LOCAL_MAX_ENTRIES = env_int("CACHE_LOCAL_MAX_ENTRIES", 1000, minimum=1)
 # Detail pages of the N most popular movies are warmed with home and the first list pages.
 CACHE_WARM_TOP_N = env_int("CACHE_WARM_TOP_N", 50, minimum=0)
 

@@ -29,14 +29,16 @@ def broker(settings) -> Iterator[RedisProcess]:
     with redis_process() as redis:
         settings.CACHES = redis.cache_settings()
         saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-        saved_pool = app._pool
+        saved_pools = app._pool, app.amqp._producer_pool
         app.conf.update(broker_url=redis.url, task_always_eager=False)
-        app._pool = None  # any producer pool was built for the previous broker
+        # Pools built earlier in this process point at the previous broker; Celery drops them
+        # the same way after a fork.
+        app._pool = app.amqp._producer_pool = None
         try:
             yield redis
         finally:
             app.conf.update(saved)
-            app._pool = saved_pool
+            app._pool, app.amqp._producer_pool = saved_pools
 
 
 @dataclass
@@ -87,7 +89,11 @@ def test_a_real_worker_runs_the_warming_task_sent_with_delay(
         deadline = time.monotonic() + 90
         while not warmed_keys(broker):
             assert worker.process.poll() is None, worker.process.communicate()[0]
-            assert time.monotonic() < deadline, "the worker did not warm the cache"
+            if time.monotonic() > deadline:
+                worker.process.terminate()
+                pytest.fail(
+                    "the worker did not warm the cache:\n" + worker.process.communicate()[0]
+                )
             time.sleep(0.2)
 
     assert "Task catalog.warm_cache[" in worker.output  # run by the worker, not in this process

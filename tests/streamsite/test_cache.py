@@ -317,3 +317,64 @@ def test_after_an_error_the_cache_server_is_left_alone_for_the_cooldown(private_
         assert cache.get("again") is None
 
     assert errors("get") == get_errors  # no further connection attempts were made
+
+
+# --- Process-local memory (CACHE_LOCAL_SECONDS) ---------------------------------------------
+
+
+@pytest.fixture
+def local_memory(private_redis, settings):
+    settings.CACHE_LOCAL_SECONDS = 30
+    cache.clear_local()
+    yield settings
+    cache.clear_local()
+
+
+def test_with_local_memory_a_hit_needs_no_round_trip_to_redis(
+    local_memory, private_redis, namespace
+):
+    cache.cached(namespace, "movie", 8, loader=Loader("remembered"), ttl=60)
+
+    private_redis.stop()
+
+    result = cache.cached(namespace, "movie", 8, loader=Loader("unused"), ttl=60)
+    assert (result.status, result.value) == ("hit", "remembered")
+
+
+def test_with_local_memory_an_edit_in_this_process_shows_at_once(local_memory, namespace):
+    cache.cached(namespace, "movie", 9, loader=Loader("before"), ttl=60)
+
+    cache.bump(namespace)
+
+    assert cache.cached(namespace, "movie", 9, loader=Loader("after"), ttl=60).value == "after"
+
+
+def test_with_local_memory_another_process_edit_arrives_within_the_window(
+    local_memory, private_redis, namespace
+):
+    local_memory.CACHE_LOCAL_SECONDS = 0.3
+    cache.cached(namespace, "movie", 10, loader=Loader("before"), ttl=60)
+    backend = caches["default"]
+    # What a bump in another process does: one INCR on the shared version.
+    backend.client.get_client(write=True).incr(backend.make_key(f"{namespace}:version"))
+
+    within = cache.cached(namespace, "movie", 10, loader=Loader("after"), ttl=60)
+    time.sleep(0.3)
+    after = cache.cached(namespace, "movie", 10, loader=Loader("after"), ttl=60)
+
+    assert (within.status, within.value) == ("hit", "before")  # the documented window
+    assert (after.status, after.value) == ("miss", "after")
+
+
+def test_local_memory_keeps_only_the_most_recently_used_entries(
+    local_memory, private_redis, namespace
+):
+    local_memory.CACHE_LOCAL_MAX_ENTRIES = 3  # the namespace version takes one place
+    for number in (1, 2, 3):
+        cache.cached(namespace, "movie", number, loader=Loader(f"movie {number}"), ttl=60)
+
+    private_redis.stop()
+
+    assert cache.cached(namespace, "movie", 3, loader=Loader("db"), ttl=60).status == "hit"
+    assert cache.cached(namespace, "movie", 2, loader=Loader("db"), ttl=60).status == "hit"
+    assert cache.cached(namespace, "movie", 1, loader=Loader("db"), ttl=60).value == "db"
