@@ -10,17 +10,23 @@ price (block check and request count, API key tier lookup, sliding-window hit an
 stats) without ever being refused. Each round runs on and off back to back (order alternating)
 and the median of those paired ratios is the result, so background load on the machine skews
 it as little as possible; the bare JsonResponse view is the baseline of the table.
+
+On a busy machine requests per second swing with everybody else's load, so the CPU time the
+gunicorn processes spend per request (from /proc, unaffected by waiting for a CPU) is reported
+too: off/on of that is the capacity ratio of a CPU-bound server.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +81,19 @@ def private_redis() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+def cpu_seconds(pidfile: Path) -> float:
+    """User + system CPU time of a gunicorn master and its workers so far."""
+    master = int(pidfile.read_text())
+    total_ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            pid = int(stat.parent.name)
+            if pid == master or int(fields[1]) == master:  # fields[1] is the parent pid
+                total_ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return total_ticks / os.sysconf("SC_CLK_TCK")
+
+
 def median(results: list[WrkResult]) -> WrkResult:
     ranked = sorted(results, key=lambda result: result.requests_per_second)
     return ranked[len(ranked) // 2]
@@ -98,8 +117,13 @@ def main() -> None:
             "RATELIMIT_API": "100000000/minute",
             "SHIELD_REQUEST_RATE": "100000000/10 seconds",
         }
-        env_on = bench_env(**common, SHIELD_ENABLED="true")
-        env_off = bench_env(**common, SHIELD_ENABLED="false")
+        pidfiles = {state: Path(tempfile.mkdtemp()) / "gunicorn.pid" for state in ("on", "off")}
+        env_on = bench_env(
+            **common, SHIELD_ENABLED="true", GUNICORN_CMD_ARGS=f"--pid {pidfiles['on']}"
+        )
+        env_off = bench_env(
+            **common, SHIELD_ENABLED="false", GUNICORN_CMD_ARGS=f"--pid {pidfiles['off']}"
+        )
         manage("load_demo", "--verbosity", "0", env=env_on)
         raw_key = manage("shell", "-c", CREATE_KEY, env=env_on).strip().splitlines()[-1]
         headers = {"Authorization": f"Api-Key {raw_key}"}
@@ -110,6 +134,7 @@ def main() -> None:
                     wrk(base + path, seconds=1, connections=args.connections, headers=headers)
             runs: dict[tuple[str, str], list[WrkResult]] = {}
             ratios: dict[str, list[float]] = {path: [] for path in TARGETS}
+            cpu: dict[tuple[str, str], list[float]] = {}  # CPU seconds per request
             for round_number in range(args.rounds):
                 runs.setdefault(("bare", "off"), []).append(
                     wrk(off + "/bench/bare", seconds=args.seconds, connections=args.connections)
@@ -120,11 +145,16 @@ def main() -> None:
                 for path in TARGETS:
                     pair = {}
                     for state, base in order:
+                        before = cpu_seconds(pidfiles[state])
                         pair[state] = wrk(
                             base + path,
                             seconds=args.seconds,
                             connections=args.connections,
                             headers=headers,
+                        )
+                        served = pair[state].requests_per_second * args.seconds
+                        cpu.setdefault((path, state), []).append(
+                            (cpu_seconds(pidfiles[state]) - before) / served
                         )
                         runs.setdefault((path, state), []).append(pair[state])
                     ratios[path].append(
@@ -148,6 +178,12 @@ def main() -> None:
         print(
             f"GET {path}: shield on / off = {statistics.median(paired):.2f}x median of paired "
             f"runs (range {paired[0]:.2f}-{paired[-1]:.2f}; target >= 0.90x)"
+        )
+        cpu_on = statistics.median(cpu[(path, "on")])
+        cpu_off = statistics.median(cpu[(path, "off")])
+        print(
+            f"    server CPU per request: off {cpu_off * 1e6:.0f} us, on {cpu_on * 1e6:.0f} us "
+            f"(+{(cpu_on - cpu_off) * 1e6:.0f} us): capacity on / off = {cpu_off / cpu_on:.2f}x"
         )
     if any(result.non_2xx for results in runs.values() for result in results):
         raise SystemExit("some benchmark requests were refused: the numbers are not comparable")
