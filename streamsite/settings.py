@@ -238,8 +238,9 @@ TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # Rate limiting and DDoS protection; off only to measure their cost (bench/shield.py).
 SHIELD_ENABLED = env_bool("SHIELD_ENABLED", True)
 SHIELD_REDIS_URL = env_redis_url("SHIELD_REDIS_URL") or REDIS_URL
-# Redis answers in well under a millisecond; longer than this means down: fail open.
-SHIELD_REDIS_TIMEOUT = env_float("SHIELD_REDIS_TIMEOUT", 0.25, minimum=0.01)
+# Redis answers in well under a millisecond; longer than this means down: fail open. Not
+# lower: a busy host can stall a healthy Redis for a few hundred milliseconds.
+SHIELD_REDIS_TIMEOUT = env_float("SHIELD_REDIS_TIMEOUT", 0.5, minimum=0.01)
 # Never limited, counted or blocked: load balancers and Prometheus poll these.
 SHIELD_EXEMPT_PATHS = ["/api/health", "/metrics"]
 # Sliding windows in `limits` notation: "60/minute", "10/2seconds".
