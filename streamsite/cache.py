@@ -482,8 +482,8 @@ def _wait_for(key: str, lock_key: str) -> _Entry | None:
         entry = _entry(get(key))
         if entry is not None:
             return entry
-        if get(lock_key) is None:  # the loader gave up; no point waiting any longer
-            return None
+        if get(lock_key) is None:  # the loader is done: it stored its result, or it failed
+            return _entry(get(key))
     return None
 
 
