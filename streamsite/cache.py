@@ -10,6 +10,10 @@ the purpose's TTL, and a stale one under a version-less key living much longer. 
 served (and marked) only when loading fails on the infrastructure: a database that is down is
 better answered with yesterday's catalog than with an error page.
 
+A hit costs one Redis round trip (a Lua script reads the version and the entry together), or
+none with CACHE_LOCAL_SECONDS > 0, where each process also remembers what it read for that
+long; an edit then reaches the other processes within that window.
+
 Nothing here raises when the cache server itself is down: every operation logs, counts in
 ``streamsite_cache_errors_total`` and behaves as a miss, so callers fall through to their loader.
 """
