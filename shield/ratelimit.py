@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter
 
 from shield import store
 from streamsite.metrics import RATELIMIT_DECISIONS
@@ -134,16 +135,26 @@ def _hit_redis(storage: RedisStorage, item: RateLimitItem, key: str) -> Decision
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _counter(tier: str, result: str) -> Counter:
+    # labels() validates and sorts its arguments on every call; this runs on every API request.
+    return RATELIMIT_DECISIONS.labels(tier=tier, result=result)
+
+
+def _count(tier: str, result: str) -> None:
+    _counter(tier, result).inc()
+
+
 def decide(item: RateLimitItem, key: str, *, tier: str) -> Decision | None:
     """Like :func:`hit`, but fails open: None means Redis was unavailable and nothing counted."""
     if store.redis_url() and not store.available():
-        RATELIMIT_DECISIONS.labels(tier=tier, result="fail_open").inc()
+        _count(tier, "fail_open")
         return None
     try:
         decision = hit(item, key)
     except store.RedisError as exc:
         store.failed("rate limit", exc)
-        RATELIMIT_DECISIONS.labels(tier=tier, result="fail_open").inc()
+        _count(tier, "fail_open")
         return None
-    RATELIMIT_DECISIONS.labels(tier=tier, result="allowed" if decision.allowed else "limited").inc()
+    _count(tier, "allowed" if decision.allowed else "limited")
     return decision
