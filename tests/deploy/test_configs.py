@@ -40,3 +40,22 @@ def test_compose_topology_has_every_part_and_consistent_references():
             else:
                 assert source in compose["volumes"], f"{name} mounts undeclared volume {source}"
     assert services["web"]["environment"]["STREAMSITE_ENV"] == "production"
+
+
+def test_grafana_dashboard_only_charts_metrics_the_project_exports():
+    import json
+    import re
+
+    from prometheus_client import REGISTRY
+
+    import streamsite.metrics  # noqa: F401  (defines every custom metric)
+
+    # Every series name a registered metric can produce (_total, _bucket, _count…), whether or
+    # not it has been observed yet in this process.
+    exported = set(REGISTRY._names_to_collectors)
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "streamsite.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    charted = {name for expr in expressions for name in re.findall(r"streamsite_\w+", expr)}
+
+    assert charted, "the dashboard charts nothing"
+    assert charted <= exported, f"charted but never exported: {sorted(charted - exported)}"

@@ -142,3 +142,10 @@ def test_unknown_api_path_passes_through_as_json_404(nginx):
     assert status == 404
     assert headers["Content-Type"] == "application/json"
     assert b'"not_found"' in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_metrics_are_not_reachable_through_the_edge(nginx):
+    status, _, _ = get(f"{nginx}/metrics")
+
+    assert status == 404
