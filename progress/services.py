@@ -47,6 +47,15 @@ def record_heartbeat(
     return buffer.update_progress(user_id=user_id, movie_id=movie_id, heartbeat=heartbeat)
 
 
+def resume_position(*, user_id: int | None, movie_id: int) -> float:
+    """Where the viewer's playback of the movie should start: the saved position, or 0 when
+    there is none, it is too early to count, or the movie was finished (watch it again)."""
+    if user_id is None:
+        return 0.0
+    progress = buffer.get_progress(user_id=user_id, movie_id=movie_id)
+    return progress.resume_position() if progress is not None else 0.0
+
+
 def start_viewing_session(*, user_id: int, movie_id: int, device: str) -> ViewingSession:
     return buffer.start_session(user_id=user_id, movie_id=movie_id, device=device)
 

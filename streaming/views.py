@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_safe
 
 from catalog.models import Movie
+from progress import services as progress
 from streaming import sources
 from streaming.api import MAX_START_SECONDS
 from streaming.providers.base import Source
@@ -34,9 +35,11 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     resolution = sources.resolve(movie.pk)
     if resolution is None:  # unpublished between the two reads
         raise Http404
-    # The one place the resume position is decided. Today: ?t=<seconds> on the URL; saved
-    # watch progress takes over here when it exists.
+    # The one place the resume position is decided: ?t=<seconds> on the URL wins (?t=0 plays
+    # from the start), else where the signed-in viewer stopped last time.
     start_position = requested_start(request)
+    if start_position is None and "t" not in request.GET:
+        start_position = saved_start(request, movie)
     servers = [
         Server(number, ranked.source, ranked.source.url(start=start_position))
         for number, ranked in enumerate(resolution.playable, start=1)
@@ -64,6 +67,13 @@ def requested_start(request: HttpRequest) -> int | None:
     if not raw.isdigit():
         return None
     seconds = int(raw)
+    return seconds if 0 < seconds <= MAX_START_SECONDS else None
+
+
+def saved_start(request: HttpRequest, movie: Movie) -> int | None:
+    """The viewer's saved resume position in whole seconds (None: start at the beginning)."""
+    user_id = request.user.pk if request.user.is_authenticated else None
+    seconds = int(progress.resume_position(user_id=user_id, movie_id=movie.pk))
     return seconds if 0 < seconds <= MAX_START_SECONDS else None
 
 
