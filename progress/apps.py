@@ -8,14 +8,12 @@ class ProgressConfig(AppConfig):
 
     def ready(self) -> None:
         from catalog.models import Movie
-        from progress import watchable
 
         # Cache invalidation only: a movie changed here is re-checked by its next heartbeat.
         post_save.connect(_forget_watchable, sender=Movie, dispatch_uid="progress-watchable-save")
         post_delete.connect(
             _forget_watchable, sender=Movie, dispatch_uid="progress-watchable-delete"
         )
-        self._watchable = watchable
 
 
 def _forget_watchable(**kwargs: object) -> None:

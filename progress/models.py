@@ -20,12 +20,6 @@ class WatchProgressQuerySet(models.QuerySet["WatchProgress"]):
     def for_user(self, user_id: int) -> WatchProgressQuerySet:
         return self.filter(user_id=user_id)
 
-    def resumable(self) -> WatchProgressQuerySet:
-        """Unfinished and watched long enough to be worth resuming: the continue-watching row."""
-        return self.filter(
-            completed=False, position__gte=settings.PROGRESS_MIN_RESUME_SECONDS
-        ).filter(movie__is_published=True)
-
     def recent_first(self) -> WatchProgressQuerySet:
         return self.order_by("-updated_at", "-id")
 
@@ -85,9 +79,6 @@ class WatchProgress(models.Model):
 class ViewingSessionQuerySet(models.QuerySet["ViewingSession"]):
     def started_since(self, since: dt.datetime) -> ViewingSessionQuerySet:
         return self.filter(started_at__gte=since)
-
-    def resumed(self) -> ViewingSessionQuerySet:
-        return self.filter(resumed_from__gt=0)
 
 
 class ViewingSession(models.Model):

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import create_api_key
 from catalog.models import Movie
+from catalog.services import set_published
 from progress import buffer, services
 from progress.models import ViewingSession, WatchProgress
 from tests.conftest import MovieFactory
@@ -244,6 +245,16 @@ def test_unpublished_movie_is_404(
     response = post_json(viewer_client, progress_url(hidden.pk), heartbeat())
 
     assert response.status_code == 404
+
+
+def test_movie_unpublished_after_heartbeats_refuses_the_next_one(
+    viewer_client: APIClient, movie: Movie, heartbeat: HeartbeatFactory
+) -> None:
+    assert post_json(viewer_client, progress_url(movie.pk), heartbeat()).status_code == 202
+
+    set_published(movie_ids=[movie.pk], published=False)
+
+    assert post_json(viewer_client, progress_url(movie.pk), heartbeat()).status_code == 404
 
 
 # --- What the endpoints return ---------------------------------------------------------------
