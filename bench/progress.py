@@ -470,6 +470,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--flush-seconds", type=float, default=2.0)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--skip-zero-loss", action="store_true")
     args = parser.parse_args()
 
@@ -503,8 +504,8 @@ def main() -> None:
         results: dict[str, list[WrkResult]] = {"bare": [], "buffered": [], "direct": []}
         heartbeats_sent = 0
         with (
-            gunicorn(buffered_env, workers=2) as buffered,
-            gunicorn(direct_env, workers=2) as direct,
+            gunicorn(buffered_env, workers=2, threads=args.threads) as buffered,
+            gunicorn(direct_env, workers=2, threads=args.threads) as direct,
         ):
             for base in (buffered, direct):  # warm up: imports, pools, scripts, movie checks
                 run_wrk(base, load, *load_args, seconds=1, connections=args.connections)
@@ -524,7 +525,7 @@ def main() -> None:
         if args.skip_zero_loss:
             return
         # A server of its own, started after the others finished their last requests.
-        with gunicorn(buffered_env, workers=2) as server:
+        with gunicorn(buffered_env, workers=2, threads=args.threads) as server:
             port = int(server.rsplit(":", 1)[1])
             run_zero_loss(port, buffered_env, viewers, movie_ids, workdir)
 
