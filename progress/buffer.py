@@ -295,34 +295,39 @@ def update_progress(*, user_id: int, movie_id: int, heartbeat: Heartbeat) -> str
     """Record one heartbeat: "buffered" (Redis), "database" (written directly) or "stale"
     (not newer than what is stored, by client timestamp; nothing changed)."""
     client = _redis()
-    if client is not None:
-        try:
-            applied = _UPDATE(
-                keys=[
-                    ENTRY_PREFIX + _member(user_id, movie_id),
-                    DIRTY_KEY,
-                    USER_PREFIX + str(user_id),
-                ],
-                args=[
-                    _member(user_id, movie_id),
-                    repr(heartbeat.position),
-                    repr(heartbeat.duration),
-                    "1" if heartbeat.completed else "0",
-                    to_ms(heartbeat.client_ts),
-                    to_ms(heartbeat.received_at),
-                    heartbeat.session_id,
-                    movie_id,
-                    CLEAN_TTL_MS,
-                ],
-                client=client,
-            )
-        except RedisError as exc:
-            _redis_failed("update", exc)
-        else:
-            result = "buffered" if applied else "stale"
-            metrics.PROGRESS_HEARTBEATS.labels(result=result).inc()
-            return result
-    row = ProgressRow(
+    result = _buffer(client, user_id, movie_id, heartbeat) if client is not None else None
+    if result is None:  # no buffer, or Redis failed: the database takes it, same rule
+        result = "database" if write_rows([_row(user_id, movie_id, heartbeat)]) else "stale"
+    metrics.PROGRESS_HEARTBEATS.labels(result=result).inc()
+    return result
+
+
+def _buffer(client: Redis, user_id: int, movie_id: int, heartbeat: Heartbeat) -> str | None:
+    member = _member(user_id, movie_id)
+    try:
+        applied = _UPDATE(
+            keys=[ENTRY_PREFIX + member, DIRTY_KEY, USER_PREFIX + str(user_id)],
+            args=[
+                member,
+                repr(heartbeat.position),
+                repr(heartbeat.duration),
+                "1" if heartbeat.completed else "0",
+                to_ms(heartbeat.client_ts),
+                to_ms(heartbeat.received_at),
+                heartbeat.session_id,
+                movie_id,
+                CLEAN_TTL_MS,
+            ],
+            client=client,
+        )
+    except RedisError as exc:
+        _redis_failed("update", exc)
+        return None
+    return "buffered" if applied else "stale"
+
+
+def _row(user_id: int, movie_id: int, heartbeat: Heartbeat) -> ProgressRow:
+    return ProgressRow(
         user_id=user_id,
         movie_id=movie_id,
         position=heartbeat.position,
@@ -332,9 +337,6 @@ def update_progress(*, user_id: int, movie_id: int, heartbeat: Heartbeat) -> str
         received_at=heartbeat.received_at,
         session_id=heartbeat.session_id,
     )
-    result = "database" if write_rows([row]) else "stale"
-    metrics.PROGRESS_HEARTBEATS.labels(result=result).inc()
-    return result
 
 
 def clear_resume_point(*, user_id: int, movie_id: int) -> bool:
@@ -347,45 +349,48 @@ def clear_resume_point(*, user_id: int, movie_id: int) -> bool:
         .first()
     )
     now = timezone.now()
-    floor = now
-    if stored is not None:
-        floor = max(now, stored.client_ts + dt.timedelta(milliseconds=1))
+    floor = now if stored is None else max(now, stored.client_ts + dt.timedelta(milliseconds=1))
+    duration = stored.duration if stored is not None else None
     client = _redis()
     if client is not None:
-        try:
-            cleared = _CLEAR(
-                keys=[
-                    ENTRY_PREFIX + _member(user_id, movie_id),
-                    DIRTY_KEY,
-                    USER_PREFIX + str(user_id),
-                ],
-                args=[
-                    _member(user_id, movie_id),
-                    to_ms(floor),
-                    to_ms(now),
-                    repr(stored.duration) if stored is not None else "",
-                    movie_id,
-                    CLEAN_TTL_MS,
-                ],
-                client=client,
-            )
-        except RedisError as exc:
-            _redis_failed("clear", exc)
-        else:
-            return bool(cleared)
+        cleared = _clear_in_redis(client, user_id, movie_id, floor, now, duration)
+        if cleared is not None:
+            return cleared
     if stored is None:
         return False
-    row = ProgressRow(
-        user_id=user_id,
-        movie_id=movie_id,
-        position=0.0,
-        duration=stored.duration,
-        completed=False,
-        client_ts=floor,
-        received_at=now,
+    clearing = Heartbeat(
+        position=0.0, duration=stored.duration, completed=False, client_ts=floor, received_at=now
     )
-    write_rows([row])
+    write_rows([_row(user_id, movie_id, clearing)])
     return True
+
+
+def _clear_in_redis(
+    client: Redis,
+    user_id: int,
+    movie_id: int,
+    floor: dt.datetime,
+    now: dt.datetime,
+    duration: float | None,
+) -> bool | None:
+    member = _member(user_id, movie_id)
+    try:
+        cleared = _CLEAR(
+            keys=[ENTRY_PREFIX + member, DIRTY_KEY, USER_PREFIX + str(user_id)],
+            args=[
+                member,
+                to_ms(floor),
+                to_ms(now),
+                repr(duration) if duration is not None else "",
+                movie_id,
+                CLEAN_TTL_MS,
+            ],
+            client=client,
+        )
+    except RedisError as exc:
+        _redis_failed("clear", exc)
+        return None
+    return bool(cleared)
 
 
 def start_session(*, user_id: int, movie_id: int, device: str) -> ViewingSession:
