@@ -30,6 +30,9 @@ class WatchProgressAdmin(admin.ModelAdmin):
     readonly_fields = ("client_ts", "updated_at")
     date_hierarchy = "updated_at"
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # progress comes from players; editors may correct or delete rows
+
     @admin.display(description="position")
     def position_display(self, obj: WatchProgress) -> str:
         minutes, seconds = divmod(int(obj.position), 60)
