@@ -50,6 +50,7 @@ from progress import rules
 from progress.models import ViewingSession, WatchProgress
 from progress.upsert import ProgressRow, write_rows
 from streamsite import metrics
+from streamsite.cache import redis_backed
 
 logger = logging.getLogger("streamsite.progress")
 
@@ -208,8 +209,7 @@ def _location() -> str:
 
 def is_buffered() -> bool:
     """Whether heartbeats are meant to go through Redis (whether or not it is up right now)."""
-    backend = settings.CACHES["default"]["BACKEND"]
-    return settings.PROGRESS_BUFFER_ENABLED and backend.startswith("django_redis.")
+    return settings.PROGRESS_BUFFER_ENABLED and redis_backed()
 
 
 def _redis() -> Redis | None:

@@ -248,6 +248,12 @@ def _backend() -> BaseCache:
     return caches["default"]
 
 
+def redis_backed() -> bool:
+    """Whether the default cache is Redis, so shared state (breakers, the progress buffer) can
+    live there. Asks the backend itself, so instrumented subclasses count too."""
+    return isinstance(_backend(), RedisCache)
+
+
 def _cooling_down(backend: BaseCache) -> bool:
     until = _down_until.get(backend)
     return until is not None and time.monotonic() < until

@@ -45,8 +45,9 @@ CACHE_ERRORS = Counter(
 
 CIRCUIT_STATE = Gauge(
     "streamsite_circuit_state",
-    "Circuit breaker state as this process last saw it: 0 closed, 1 half-open, 2 open.",
-    ["name"],
+    "Circuit breaker state as this process last saw it: 0 closed, 1 half-open, 2 open. "
+    "provider is the streaming provider's slug, or the service (tmdb) for other breakers.",
+    ["provider"],
 )
 OUTBOUND_REQUESTS = Counter(
     "streamsite_outbound_requests_total",

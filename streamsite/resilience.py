@@ -48,7 +48,7 @@ from django.dispatch import receiver
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, stop_after_attempt
 
-from streamsite import metrics
+from streamsite import cache, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def _snapshot(
 
 
 def _redis_backed() -> bool:
-    return settings.CACHES["default"]["BACKEND"].startswith("django_redis.")
+    return cache.redis_backed()
 
 
 class CircuitBreaker:
@@ -338,7 +338,9 @@ class CircuitBreaker:
         return result
 
     def _publish(self, state: str) -> None:
-        metrics.CIRCUIT_STATE.labels(name=self.name).set(_STATE_GAUGE_VALUE[state])
+        metrics.CIRCUIT_STATE.labels(provider=self.name.removeprefix("provider:")).set(
+            _STATE_GAUGE_VALUE[state]
+        )
 
 
 _registry: dict[str, CircuitBreaker] = {}

@@ -136,7 +136,8 @@ REDIS_URL = env_redis_url("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            # django-redis, instrumented by django-prometheus (django_cache_* metrics).
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
                 # Short timeouts: a Redis outage must degrade requests, not hang them.
@@ -146,7 +147,7 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache"}}
 
 # Off, every cached() read goes to its loader (to measure the uncached cost, or to debug).
 CACHE_ENABLED = env_bool("CACHE_ENABLED", True)

@@ -268,13 +268,17 @@
 
   // Media events do not bubble, but they pass the player element in the capture phase, so a
   // <video> added later (an HLS source chosen after load) is tracked too.
-  root.addEventListener("loadedmetadata", function (event) {
-    var video = event.target;
+  function resume(video) {
     if (video.tagName === "VIDEO" && startAt > 0 && startAt < video.duration) {
       video.currentTime = startAt;
       startAt = 0; // once: switching sources must not jump back
     }
-  }, true);
+  }
+  root.addEventListener("loadedmetadata", function (event) { resume(event.target); }, true);
+  // A cached video can have its metadata before this script runs; loadedmetadata is then gone.
+  Array.prototype.forEach.call(root.querySelectorAll("video"), function (video) {
+    if (video.readyState >= 1) { resume(video); }
+  });
   ["play", "pause", "seeked", "ended"].forEach(function (name) {
     root.addEventListener(name, function (event) {
       var video = event.target;

@@ -424,8 +424,8 @@ def test_probe_outcomes_latency_and_circuit_state_are_exported(
     assert sample("streamsite_provider_request_seconds_count", provider=up.slug) == (
         before["timed"] + 3
     )
-    assert sample("streamsite_circuit_state", name=down.breaker_name) == 2
-    assert sample("streamsite_circuit_state", name=up.breaker_name) == 0
+    assert sample("streamsite_circuit_state", provider=down.slug) == 2
+    assert sample("streamsite_circuit_state", provider=up.slug) == 0
 
 
 def test_probes_are_on_the_beat_schedule():
