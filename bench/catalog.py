@@ -84,22 +84,31 @@ def get_json(url: str) -> dict:
         return json.load(response)
 
 
-def paired(base: str, path: str, *, seconds: int, connections: int) -> tuple[float, float]:
-    """Requests per second of /bench/bare, then of ``path``, back to back on one server."""
+def paired(base: str, path: str, *, seconds: int, connections: int) -> tuple[WrkResult, WrkResult]:
+    """/bench/bare, then ``path``, back to back on one server."""
     bare = wrk(base + "/bench/bare", seconds=seconds, connections=connections)
     target = wrk(base + path, seconds=seconds, connections=connections)
     assert target.non_2xx == 0, f"{path} answered errors"
-    return bare.requests_per_second, target.requests_per_second
+    return bare, target
 
 
-def print_pairs(label: str, pairs: dict[str, list[tuple[float, float]]]) -> None:
+def print_pairs(label: str, pairs: dict[str, list[tuple[WrkResult, WrkResult]]]) -> None:
     print(f"\n{label}")
-    print(f"  {'endpoint':<26} {'req/s':>7} {'bare req/s':>11} {'ratio (median of pairs)':>24}")
+    print(
+        f"  {'endpoint':<26} {'req/s':>7} {'bare req/s':>11} {'ratio':>6} "
+        f"{'p99 ms':>7} {'bare p99':>9} {'p99 ratio':>9}"
+    )
     for name, samples in pairs.items():
-        ratio = statistics.median(target / bare for bare, target in samples)
-        target = statistics.median(target for _, target in samples)
-        bare = statistics.median(bare for bare, _ in samples)
-        print(f"  {name:<26} {target:>7.0f} {bare:>11.0f} {ratio:>23.2f}x")
+        ratio = statistics.median(t.requests_per_second / b.requests_per_second for b, t in samples)
+        p99_ratio = statistics.median(t.p99_ms / b.p99_ms for b, t in samples)
+        target = statistics.median(t.requests_per_second for _, t in samples)
+        bare = statistics.median(b.requests_per_second for b, _ in samples)
+        p99 = statistics.median(t.p99_ms for _, t in samples)
+        bare_p99 = statistics.median(b.p99_ms for b, _ in samples)
+        print(
+            f"  {name:<26} {target:>7.0f} {bare:>11.0f} {ratio:>5.2f}x "
+            f"{p99:>7.2f} {bare_p99:>9.2f} {p99_ratio:>8.2f}x"
+        )
 
 
 # --- Hit ratio ------------------------------------------------------------------------------
@@ -209,7 +218,7 @@ def main() -> None:
         for base in bases.values():  # every worker connected and every entry loaded
             for path in ["/bench/bare", *targets.values()]:
                 wrk(base + path, seconds=1, connections=args.connections)
-        pairs: dict[str, dict[str, list[tuple[float, float]]]] = {
+        pairs: dict[str, dict[str, list[tuple[WrkResult, WrkResult]]]] = {
             label: {name: [] for name in targets} for label in bases
         }
         for _ in range(args.rounds):
@@ -221,8 +230,8 @@ def main() -> None:
 
         print(
             f"\ngunicorn 2 workers, wrk {args.connections} connections, {args.seconds}s per "
-            f"measurement, {args.rounds} rounds; each ratio pairs an endpoint with /bench/bare "
-            "measured just before it on the same server"
+            f"measurement, {args.rounds} rounds; each ratio (median of pairs) compares an endpoint "
+            "with /bench/bare measured just before it on the same server"
         )
         for label, server_pairs in pairs.items():
             print_pairs(label, server_pairs)
