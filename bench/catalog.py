@@ -28,14 +28,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,11 +42,11 @@ from bench.common import (  # noqa: E402
     BENCH_DATABASE_URL,
     WrkResult,
     bench_env,
-    free_port,
     fresh_database,
     gunicorn,
     manage,
     parse_wrk,
+    private_redis,
     wrk,
 )
 
@@ -58,25 +56,6 @@ SERVERS = {
     "cached + local memory 1s": {"CACHE_ENABLED": "true", "CACHE_LOCAL_SECONDS": "1"},
 }
 HIT_RATIO_GOAL = 0.95
-
-
-@contextlib.contextmanager
-def private_redis() -> Iterator[str]:
-    executable = shutil.which("redis-server")
-    if not executable:
-        raise SystemExit("redis-server is not installed (scripts/ensure-services.sh)")
-    port = free_port()
-    process = subprocess.Popen(
-        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        time.sleep(0.3)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def get_json(url: str) -> dict:

@@ -153,3 +153,29 @@ def fresh_database(url: str = BENCH_DATABASE_URL) -> None:
     ):
         subprocess.run(["psql", admin_url, "-qc", statement], check=True, capture_output=True)
     manage("migrate", "--noinput", env=bench_env(DATABASE_URL=url))
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port; yields its URL."""
+    executable = shutil.which("redis-server")
+    if not executable:
+        raise SystemExit("redis-server is not installed (scripts/ensure-services.sh)")
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

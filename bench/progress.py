@@ -29,9 +29,7 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,11 +52,11 @@ from bench.common import (  # noqa: E402
     ROOT,
     WrkResult,
     bench_env,
-    free_port,
     fresh_database,
     gunicorn,
     manage,
     parse_wrk,
+    private_redis,
     report,
 )
 
@@ -103,31 +101,6 @@ end
 
 # Django accepts any 32-character alphanumeric token as long as cookie and header agree.
 CSRF_TOKEN = "progressbenchcsrftoken0123456789"  # noqa: S105 - a test token
-
-
-@contextlib.contextmanager
-def private_redis() -> Iterator[str]:
-    executable = shutil.which("redis-server")
-    if not executable:
-        raise SystemExit("redis-server is not installed (scripts/ensure-services.sh)")
-    port = free_port()
-    process = subprocess.Popen(
-        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def run_wrk(url: str, script: Path, *script_args: str, seconds: int, connections: int) -> str:

@@ -21,14 +21,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,10 +32,10 @@ from bench.common import (  # noqa: E402
     BENCH_DATABASE_URL,
     WrkResult,
     bench_env,
-    free_port,
     fresh_database,
     gunicorn,
     manage,
+    private_redis,
     report,
     wrk,
 )
@@ -54,31 +49,6 @@ CREATE_KEY = (
     "user = get_user_model().objects.create_user('bench-client'); "
     "print(create_api_key(user=user, name='benchmark').raw_key)"
 )
-
-
-@contextlib.contextmanager
-def private_redis() -> Iterator[str]:
-    executable = shutil.which("redis-server")
-    if not executable:
-        raise SystemExit("redis-server is not installed (scripts/ensure-services.sh)")
-    port = free_port()
-    process = subprocess.Popen(
-        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def cpu_seconds(pidfile: Path) -> float:
