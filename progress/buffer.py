@@ -48,7 +48,7 @@ from redis.exceptions import RedisError
 from catalog.models import Movie
 from progress import rules
 from progress.models import ViewingSession, WatchProgress
-from progress.upsert import ProgressRow, write_rows
+from progress.upsert import Heartbeat, ProgressRow, write_rows
 from streamsite import metrics
 from streamsite.cache import redis_backed
 
@@ -171,16 +171,6 @@ return 1
 
 
 @dataclass(frozen=True)
-class Heartbeat:
-    position: float
-    duration: float
-    completed: bool
-    client_ts: dt.datetime
-    received_at: dt.datetime
-    session_id: str = ""
-
-
-@dataclass(frozen=True)
 class ClaimedEntry:
     member: str
     version: str
@@ -297,7 +287,8 @@ def update_progress(*, user_id: int, movie_id: int, heartbeat: Heartbeat) -> str
     client = _redis()
     result = _buffer(client, user_id, movie_id, heartbeat) if client is not None else None
     if result is None:  # no buffer, or Redis failed: the database takes it, same rule
-        result = "database" if write_rows([_row(user_id, movie_id, heartbeat)]) else "stale"
+        row = ProgressRow.of(heartbeat, user_id=user_id, movie_id=movie_id)
+        result = "database" if write_rows([row]) else "stale"
     metrics.PROGRESS_HEARTBEATS.labels(result=result).inc()
     return result
 
@@ -326,19 +317,6 @@ def _buffer(client: Redis, user_id: int, movie_id: int, heartbeat: Heartbeat) ->
     return "buffered" if applied else "stale"
 
 
-def _row(user_id: int, movie_id: int, heartbeat: Heartbeat) -> ProgressRow:
-    return ProgressRow(
-        user_id=user_id,
-        movie_id=movie_id,
-        position=heartbeat.position,
-        duration=heartbeat.duration,
-        completed=heartbeat.completed,
-        client_ts=heartbeat.client_ts,
-        received_at=heartbeat.received_at,
-        session_id=heartbeat.session_id,
-    )
-
-
 def clear_resume_point(*, user_id: int, movie_id: int) -> bool:
     """Take the movie out of continue watching: position 0, not completed, with a client
     timestamp newer than any stored one so in-flight heartbeats cannot bring it back.
@@ -361,7 +339,7 @@ def clear_resume_point(*, user_id: int, movie_id: int) -> bool:
     clearing = Heartbeat(
         position=0.0, duration=stored.duration, completed=False, client_ts=floor, received_at=now
     )
-    write_rows([_row(user_id, movie_id, clearing)])
+    write_rows([ProgressRow.of(clearing, user_id=user_id, movie_id=movie_id)])
     return True
 
 

@@ -16,15 +16,27 @@ from progress.models import ViewingSession, WatchProgress
 
 
 @dataclass(frozen=True)
-class ProgressRow:
-    user_id: int
-    movie_id: int
+class Heartbeat:
+    """Where one viewer is in one movie, as the player reported it."""
+
     position: float
     duration: float
     completed: bool
     client_ts: dt.datetime
     received_at: dt.datetime
     session_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProgressRow(Heartbeat):
+    """A heartbeat with the (user, movie) it belongs to: one row of the upsert."""
+
+    user_id: int
+    movie_id: int
+
+    @classmethod
+    def of(cls, heartbeat: Heartbeat, *, user_id: int, movie_id: int) -> ProgressRow:
+        return cls(user_id=user_id, movie_id=movie_id, **vars(heartbeat))
 
 
 def upsert_progress(rows: Sequence[ProgressRow]) -> int:
