@@ -38,17 +38,13 @@ from shield import detection, ratelimit
 from shield.client_ip import client_ip
 from shield.local_blocks import Blocked
 from shield.ratelimit import Decision
-from streamsite.api import json_error
+from streamsite.api import is_api, json_error
 
 # The player's progress heartbeats have their own bucket (RATELIMIT_PROGRESS), so watching a
 # film never eats into the browsing allowance and vice versa.
 PROGRESS_PREFIX = "/api/streaming/progress/"
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
-
-
-def is_api(path: str) -> bool:
-    return path.startswith("/api/")
 
 
 def is_exempt(path: str) -> bool:

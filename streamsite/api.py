@@ -44,6 +44,11 @@ def _field_errors(detail: Any) -> dict[str, list[str]]:
     return {"non_field_errors": [str(m) for m in messages]}
 
 
+def is_api(path: str) -> bool:
+    """Whether a path belongs to the REST API, whose errors are JSON rather than pages."""
+    return path.startswith("/api/")
+
+
 def json_error(status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
     """The same error shape for responses produced outside DRF views (middleware, 404s)."""
     return JsonResponse({"error": code, "detail": detail, **extra}, status=status)

@@ -6,21 +6,17 @@ from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
 
-from streamsite.api import json_error
-
-
-def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+from streamsite.api import is_api, json_error
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _is_api(request):
+    if is_api(request.path):
         return json_error(404, "not_found", "Not found.")
     return render(request, "404.html", status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if _is_api(request):
+    if is_api(request.path):
         return json_error(500, "server_error", "Internal server error.")
     # No request context and so no context processors: whatever broke (the database, the
     # session store) may be what they depend on.
