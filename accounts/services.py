@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.backends import forget_cached_user
 from accounts.models import ApiKey, Profile, Tier, hash_key
 
 # last_used_at is written at most this often per key: an API client making 20 requests a
@@ -121,6 +122,9 @@ def set_premium(*, user_ids: list[int], premium: bool) -> None:
         Profile.objects.bulk_create(
             [Profile(user_id=uid, is_premium=premium) for uid in user_ids if uid not in existing]
         )
+        # Bulk writes send no signals: drop the cached users (with their profiles) here.
+        for user_id in user_ids:
+            forget_cached_user(user_id)
 
 
 def user_tier(user: AbstractBaseUser | AnonymousUser) -> Tier:

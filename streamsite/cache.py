@@ -154,7 +154,7 @@ def _read_version(key: str) -> int:
     if current is not None:
         set(key, initial, None)  # a corrupt version is replaced, not trusted
         return initial
-    if _add(key, initial, None) is not False:
+    if add(key, initial, None) is not False:
         return initial
     winner = get(key)  # another process created it first
     return winner if _is_version(winner) else initial
@@ -232,8 +232,9 @@ def delete(key: str) -> bool:
         return False
 
 
-def _add(key: str, value: Any, ttl: int | float | None) -> bool | None:
-    """Store only if absent (SET NX on Redis). None when the cache server is unavailable."""
+def add(key: str, value: Any, ttl: int | float | None) -> bool | None:
+    """Store only if absent (SET NX on Redis): False if present, None when the cache server is
+    unavailable."""
     backend = _backend()
     if _cooling_down(backend):
         return None
@@ -316,7 +317,7 @@ def cached(
 
     lock_key = f"{key}:lock"
     token = uuid.uuid4().hex
-    lock = _add(lock_key, token, float(settings.CACHE_LOCK_TIMEOUT))
+    lock = add(lock_key, token, float(settings.CACHE_LOCK_TIMEOUT))
     if lock is False:  # another process is loading this key right now
         entry = _wait_for(key, lock_key)
         if entry is not None:

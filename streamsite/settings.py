@@ -188,6 +188,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Django's ModelBackend, loading the profile (tier) with the user in the same query.
 AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackend"]
+# With Redis, a signed-in request reads its session and its user from Redis instead of two
+# database queries (accounts/sessions.py, accounts/backends.py); the database stays the record.
+# Without Redis (the one-process demo) both come from the database.
+SESSION_ENGINE = "accounts.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 # How long the rate limiter trusts its in-process answer to "is this API key valid?".
 API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 5.0, minimum=0.0)
 LOGIN_URL = "accounts:login"

@@ -54,7 +54,8 @@ HeartbeatFactory = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def heartbeat() -> HeartbeatFactory:
-    """A valid heartbeat body; keyword arguments override fields (None removes one)."""
+    """A valid heartbeat body; keyword arguments override fields (None removes one; a callable
+    is called now, so a timestamp relative to the clock is taken when the test runs)."""
 
     def make(**overrides: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -63,7 +64,7 @@ def heartbeat() -> HeartbeatFactory:
             "event": "heartbeat",
             "client_ts": now_ms(),
         }
-        body.update(overrides)
+        body.update({name: v() if callable(v) else v for name, v in overrides.items()})
         return {name: value for name, value in body.items() if value is not None}
 
     return make
