@@ -4,12 +4,14 @@ writing every heartbeat to the database, then a zero-loss run with a worker kill
     .venv/bin/python bench/progress.py [--seconds 5] [--connections 16] [--rounds 3]
 
 Setup: a fresh PostgreSQL database with the demo catalog, a private redis-server, 1,000 viewers
-signed in (a session cookie each, with the CSRF token, as the player in a browser sends them),
-every viewer watching one film. Two gunicorn servers (2 workers each) run side by side,
-identical except for PROGRESS_BUFFER_ENABLED; the shield is off in both (its cost is
-bench/shield.py's subject). wrk posts heartbeats (a fresh client timestamp each, so none is
-refused as stale) while this process flushes the buffer every --flush-seconds, as the beat task
-would, and records rows written per flush. Rounds alternate the order of the two servers.
+signed in, every viewer watching one film. Heartbeats carry what the player in a browser sends:
+the watch page's playback token, the session cookie and the CSRF token. Two gunicorn servers (2
+sync workers each) run side by side, identical except for PROGRESS_BUFFER_ENABLED; the shield
+is off in both (its cost is bench/shield.py's subject). wrk posts heartbeats (a fresh client
+timestamp each, so none is refused as stale) while this process flushes the buffer every
+--flush-seconds, as the beat task would, and records rows written per flush. A third series
+sends no token to the buffered server, so the session cookie authenticates (as once a token
+has expired). Each round runs the bare view, then the three series, each first in turn.
 
 Zero loss: 50,000 heartbeats (1,000 viewers x 2 films x 25 positions, sent in shuffled order
 so many arrive after newer ones) go through the buffered server from 16 client threads while a
@@ -77,9 +79,9 @@ function setup(thread)
 end
 function init(args)
   for line in io.lines(args[1]) do
-    local session, movie = line:match("^(%S+)\t(%S+)$")
+    local session, movie, token = line:match("^(%S+)\t(%S+)\t(%S+)$")
     viewers[#viewers + 1] = {cookie = "sessionid=" .. session .. "; csrftoken=" .. args[4],
-                             movie = movie}
+                             movie = movie, token = args[5] == "token" and token or ""}
   end
   base = tonumber(args[2])
   step = tonumber(args[3])
@@ -94,10 +96,19 @@ function request()
     '{"position": %d, "duration": 7200, "event": "heartbeat", "client_ts": %d}',
     30 + (counter % 700) * 10, base + n)
   return wrk.format("POST", "/api/streaming/progress/" .. viewer.movie,
-    {["Cookie"] = viewer.cookie, ["X-CSRFToken"] = csrf, ["Content-Type"] = "application/json"},
+    {["Cookie"] = viewer.cookie, ["X-CSRFToken"] = csrf, ["X-Progress-Token"] = viewer.token,
+     ["Content-Type"] = "application/json"},
     body)
 end
 """
+
+# Each heartbeat series: the server it goes to and how the heartbeats authenticate ("token":
+# what the player sends, playback token beside the cookie; "cookie": the session cookie alone).
+SERIES = {
+    "buffered": ("buffered", "token"),
+    "direct": ("direct", "token"),
+    "cookie": ("buffered", "cookie"),
+}
 
 # Django accepts any 32-character alphanumeric token as long as cookie and header agree.
 CSRF_TOKEN = "progressbenchcsrftoken0123456789"  # noqa: S105 - a test token
@@ -161,6 +172,18 @@ def create_viewers() -> list[tuple[int, str]]:
         session.create()
         viewers.append((user.pk, session.session_key))
     return viewers
+
+
+def write_viewers(path: Path, viewers: list[tuple[int, str]], movie_ids: list[int]) -> None:
+    """One line per viewer for the wrk script: session key, film, playback token."""
+    from progress.services import playback_token
+
+    lines = []
+    for index, (user_id, session) in enumerate(viewers):
+        movie_id = movie_ids[index % len(movie_ids)]
+        token = playback_token(user_id=user_id, movie_id=movie_id)
+        lines.append(f"{session}\t{movie_id}\t{token}\n")
+    path.write_text("".join(lines))
 
 
 def published_movie_ids() -> list[int]:
@@ -242,6 +265,7 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
 @dataclass(frozen=True)
 class Beat:
     session: str
+    token: str
     movie_id: int
     body: bytes
 
@@ -250,17 +274,20 @@ def zero_loss_heartbeats(
     viewers: list[tuple[int, str]], movie_ids: list[int], now_ms: int
 ) -> tuple[list[Beat], dict[tuple[int, int], tuple[float, int]]]:
     """The heartbeats, shuffled, and the expected final (position, client ms) per pair."""
+    from progress.services import playback_token
+
     rng = random.Random(5)  # noqa: S311 - reproducible shuffling, not security
     beats, expected = [], {}
     base = now_ms - 20 * 60 * 1000
     for index, (user_id, session) in enumerate(viewers):
         for film in range(ZERO_LOSS_FILMS):
             movie_id = movie_ids[(index + film * 37) % len(movie_ids)]
+            token = playback_token(user_id=user_id, movie_id=movie_id)
             for step in range(ZERO_LOSS_STEPS):
                 position = 60.0 + step * 10 + index % 7
                 client_ms = base + step * 10_000 + index
                 body = {"position": position, "duration": 7200, "client_ts": client_ms}
-                beats.append(Beat(session, movie_id, json.dumps(body).encode()))
+                beats.append(Beat(session, token, movie_id, json.dumps(body).encode()))
                 expected[(user_id, movie_id)] = (position, client_ms)  # the last step wins
     rng.shuffle(beats)
     return beats, expected
@@ -281,6 +308,7 @@ class Sender:
         headers = {
             "Cookie": f"sessionid={beat.session}; csrftoken={CSRF_TOKEN}",
             "X-CSRFToken": CSRF_TOKEN,
+            "X-Progress-Token": beat.token,
             "Content-Type": "application/json",
         }
         for _attempt in range(5):
@@ -463,36 +491,37 @@ def main() -> None:
         setup_django(buffered_env)
         viewers = create_viewers()
         movie_ids = published_movie_ids()
-        (workdir / "viewers.tsv").write_text(
-            "".join(
-                f"{session}\t{movie_ids[i % len(movie_ids)]}\n"
-                for i, (_, session) in enumerate(viewers)
-            )
-        )
+        write_viewers(workdir / "viewers.tsv", viewers, movie_ids)
         load = workdir / "load.lua"
         load.write_text(LOAD_SCRIPT)
         base_ms = str(int(time.time() * 1000) - 60_000)
         load_args = (str(workdir / "viewers.tsv"), base_ms, str(WRK_THREADS), CSRF_TOKEN)
 
-        results: dict[str, list[WrkResult]] = {"bare": [], "buffered": [], "direct": []}
+        results: dict[str, list[WrkResult]] = {name: [] for name in ("bare", *SERIES)}
         heartbeats_sent = 0
         with (
             gunicorn(buffered_env, workers=2, threads=args.threads) as buffered,
             gunicorn(direct_env, workers=2, threads=args.threads) as direct,
         ):
             for base in (buffered, direct):  # warm up: imports, pools, scripts, movie checks
-                run_wrk(base, load, *load_args, seconds=1, connections=args.connections)
+                for credential in ("token", "cookie"):
+                    run_wrk(
+                        base, load, *load_args, credential, seconds=1, connections=args.connections
+                    )
             with Flusher(args.flush_seconds) as flusher:
                 for round_number in range(args.rounds):
                     results["bare"].append(bare(buffered, args.seconds, args.connections))
-                    order = [("buffered", buffered), ("direct", direct)]
-                    for name, base in order[:: 1 - 2 * (round_number % 2)]:
+                    servers = {"buffered": buffered, "direct": direct}
+                    names = list(SERIES)
+                    shift = round_number % len(names)  # each series goes first in turn
+                    for name in names[shift:] + names[:shift]:
+                        server, credential = SERIES[name]
                         output = run_wrk(
-                            base, load, *load_args, seconds=args.seconds,
-                            connections=args.connections,
+                            servers[server], load, *load_args, credential,
+                            seconds=args.seconds, connections=args.connections,
                         )  # fmt: skip
                         results[name].append(parse_wrk(output))
-                        if name == "buffered":
+                        if server == "buffered":
                             heartbeats_sent += total_requests(output)
             report_throughput(args, results, flusher.results, heartbeats_sent)
         if args.skip_zero_loss:
@@ -522,13 +551,16 @@ def report_throughput(
             ("bare JsonResponse (/bench/bare)", median["bare"]),
             ("POST heartbeat, Redis buffer", median["buffered"]),
             ("POST heartbeat, direct database write", median["direct"]),
+            ("POST heartbeat, Redis buffer, cookie only", median["cookie"]),
         ],
         baseline=median["bare"],
     )
     rps = {name: r.requests_per_second for name, r in median.items()}
     print(
         f"\nbuffered / bare   = {rps['buffered'] / rps['bare']:.2f}x (goal >= 0.70x)\n"
-        f"buffered / direct = {rps['buffered'] / rps['direct']:.2f}x (goal >= 1.50x)"
+        f"buffered / direct = {rps['buffered'] / rps['direct']:.2f}x (goal >= 1.50x)\n"
+        f"cookie only: {rps['cookie'] / rps['bare']:.2f}x bare, "
+        f"{rps['cookie'] / rps['direct']:.2f}x direct"
     )
     rows = sum(f.rows_written for f in flushes)
     per_flush = [f.rows_written for f in flushes]

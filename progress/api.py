@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
+import json
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -18,16 +20,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiKeyAuthentication
-from progress import buffer, rules, services
+from progress import buffer, payload, rules, services, tokens
 from progress.models import WatchProgress
 from progress.watchable import is_watchable
+from streamsite.api import invalid_body, json_error
 
 # A heartbeat is ~150 bytes; anything this big is not one, and is refused before parsing.
 MAX_BODY_BYTES = 2048
-EVENTS = ("heartbeat", "play", "pause", "seek", "ended", "hide")
-# sendBeacon cannot set headers, so the player's page-hide beacon is a form post carrying
-# Django's CSRF token as a field (see static/js/player.js).
-FORM_ONLY_FIELDS = frozenset({"csrfmiddlewaretoken"})
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -36,14 +36,12 @@ class BodyTooLarge(exceptions.APIException):
     default_detail = f"body: the request body must be at most {MAX_BODY_BYTES} bytes."
 
 
-def _check_body_size(request: Request) -> None:
+def _body_too_large(request: HttpRequest) -> bool:
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit():
-        if int(declared) > MAX_BODY_BYTES:
-            raise BodyTooLarge()
-    elif request.method in {"POST", "PUT", "PATCH"} and len(request._request.body) > MAX_BODY_BYTES:
-        # No Content-Length (chunked): Django caps what it reads at DATA_UPLOAD_MAX_MEMORY_SIZE.
-        raise BodyTooLarge()
+        return int(declared) > MAX_BODY_BYTES
+    # No Content-Length (chunked): Django caps what it reads at DATA_UPLOAD_MAX_MEMORY_SIZE.
+    return request.method in {"POST", "PUT", "PATCH"} and len(request.body) > MAX_BODY_BYTES
 
 
 # --- Serializers ----------------------------------------------------------------------------
@@ -54,7 +52,7 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if hasattr(data, "keys"):
-            unknown = set(data.keys()) - set(self.fields) - FORM_ONLY_FIELDS
+            unknown = set(data.keys()) - set(self.fields) - payload.CREDENTIAL_FIELDS
             if unknown:
                 raise serializers.ValidationError(
                     {name: ["Unknown field."] for name in sorted(unknown)}
@@ -62,50 +60,19 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class FiniteNumberField(serializers.FloatField):
-    """A finite number (DRF already refuses NaN and infinities); booleans are not numbers."""
+class HeartbeatSerializer(serializers.Serializer):
+    """The request body, for the OpenAPI schema; ``progress.payload.parse`` checks it."""
 
-    def to_internal_value(self, data: Any) -> float:
-        if isinstance(data, bool):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class HeartbeatSerializer(StrictSerializer):
-    position = FiniteNumberField(min_value=0, help_text="Seconds from the start.")
-    duration = FiniteNumberField(
+    position = serializers.FloatField(min_value=0, help_text="Seconds from the start.")
+    duration = serializers.FloatField(
         max_value=rules.MAX_DURATION_SECONDS, help_text="Seconds; above 0, at most 24 hours."
     )
-    event = serializers.ChoiceField(choices=EVENTS, default="heartbeat")
+    event = serializers.ChoiceField(choices=payload.EVENTS, default="heartbeat")
     client_ts = serializers.IntegerField(
         help_text="The player's clock when it read the position, in milliseconds since the "
         "Unix epoch (JavaScript's Date.now()). At most 24 hours old, 5 minutes ahead."
     )
     session_id = serializers.UUIDField(required=False, allow_null=True)
-
-    def validate_duration(self, value: float) -> float:
-        if value <= 0:
-            raise serializers.ValidationError("Must be greater than 0.")
-        return value
-
-    def validate_client_ts(self, value: int) -> dt.datetime:
-        try:
-            moment = buffer.from_ms(value)
-        except OverflowError:
-            raise serializers.ValidationError("Not a plausible timestamp.") from None
-        now = timezone.now()
-        if moment < now - rules.MAX_CLIENT_TS_AGE:
-            raise serializers.ValidationError("More than 24 hours in the past.")
-        if moment > now + rules.MAX_CLIENT_TS_AHEAD:
-            raise serializers.ValidationError("More than 5 minutes in the future.")
-        return moment
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        tolerance = rules.POSITION_TOLERANCE_SECONDS
-        if attrs["position"] > attrs["duration"] + tolerance:
-            message = f"Must be at most the duration plus {tolerance:g} seconds."
-            raise serializers.ValidationError({"position": [message]})
-        return attrs
 
 
 class HeartbeatResultSerializer(serializers.Serializer):
@@ -189,7 +156,8 @@ class ProgressAPIView(APIView):
     permission_classes = [IsAuthenticated]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        _check_body_size(request)
+        if _body_too_large(request._request):
+            raise BodyTooLarge()
         super().initial(request, *args, **kwargs)
 
 
@@ -224,14 +192,24 @@ class MovieProgressView(ProgressAPIView):
         return Response(ProgressSerializer(_progress_data(progress, movie_id)).data)
 
     @extend_schema(
-        request=HeartbeatSerializer, responses={202: HeartbeatResultSerializer}, tags=["progress"]
+        request=HeartbeatSerializer,
+        responses={202: HeartbeatResultSerializer},
+        parameters=[
+            OpenApiParameter(
+                "X-Progress-Token",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="The playback token of the watch page: authenticates this "
+                "viewer's heartbeats for this movie alone, with no cookie or CSRF token.",
+            )
+        ],
+        tags=["progress"],
     )
     def post(self, request: Request, movie_id: int) -> Response:
-        heartbeat = HeartbeatSerializer(data=request.data)
-        heartbeat.is_valid(raise_exception=True)
+        heartbeat = payload.parse(request.data)
         _watchable_or_404(movie_id)
         result = services.record_heartbeat(
-            user_id=request.user.pk, movie_id=movie_id, **heartbeat.validated_data
+            user_id=request.user.pk, movie_id=movie_id, **vars(heartbeat)
         )
         return Response({"result": result}, status=status.HTTP_202_ACCEPTED)
 
@@ -252,3 +230,62 @@ class ContinueWatchingView(ProgressAPIView):
         )
         results = [{**_progress_data(item, item.movie_id), "movie": item.movie} for item in items]
         return Response(ContinueWatchingSerializer({"results": results}).data)
+
+
+# --- Heartbeats with a playback token -----------------------------------------------------------
+
+View = Callable[..., HttpResponse]
+
+
+def taking_token_heartbeats(drf_view: View) -> View:
+    """Answer heartbeats that carry a valid playback token (``progress.tokens``) before DRF.
+
+    A playing viewer sends one every 10 s, far more than every other request together, so
+    these skip what they do not need: DRF's request wrapping, the session and user reads and
+    the CSRF check (the token is no cookie: another site cannot make the browser send it).
+    They keep everything else: the same checks and messages (``progress.payload``), the same
+    404 for a movie that is not published, the same service call. Every other request, and a
+    heartbeat whose token does not check out, goes to ``drf_view``.
+    """
+
+    @functools.wraps(drf_view)  # keeps DRF's csrf_exempt and .cls, so the schema still sees it
+    def view(request: HttpRequest, movie_id: int) -> HttpResponse:
+        if request.method == "POST" and not _body_too_large(request):
+            user_id = tokens.user_id_for(_token(request), movie_id=movie_id)
+            if user_id is not None:
+                return _token_heartbeat(request, user_id=user_id, movie_id=movie_id)
+        return drf_view(request, movie_id=movie_id)
+
+    return view
+
+
+def _token(request: HttpRequest) -> str | None:
+    token = request.META.get(tokens.HEADER)
+    if token is None and request.content_type in FORM_CONTENT_TYPES:
+        token = request.POST.get(tokens.FORM_FIELD)  # the page-hide beacon
+    return token
+
+
+def _token_heartbeat(request: HttpRequest, *, user_id: int, movie_id: int) -> JsonResponse:
+    if request.content_type in FORM_CONTENT_TYPES:
+        data: Any = request.POST
+    elif request.content_type == "application/json":
+        try:
+            data = json.loads(request.body)
+        except ValueError as exc:
+            return json_error(400, "parse_error", f"JSON parse error - {exc}")
+    else:
+        return json_error(
+            415, "unsupported_media_type", f'Unsupported media type "{request.content_type}".'
+        )
+    try:
+        heartbeat = payload.parse(data)
+    except payload.InvalidHeartbeat as exc:
+        return JsonResponse(invalid_body(exc.errors), status=400)
+    if not is_watchable(movie_id):
+        return json_error(404, "not_found", f"No published movie with id {movie_id}.")
+    result = services.record_heartbeat(user_id=user_id, movie_id=movie_id, **vars(heartbeat))
+    return JsonResponse({"result": result}, status=202)
+
+
+movie_progress = taking_token_heartbeats(MovieProgressView.as_view())

@@ -6,7 +6,7 @@ urlpatterns = [
     path("streaming/sessions", api.SessionCreateView.as_view(), name="viewing-session-create"),
     path(
         "streaming/progress/<int:movie_id>",
-        api.MovieProgressView.as_view(),
+        api.movie_progress,
         name="movie-progress",
     ),
     path("progress", api.ContinueWatchingView.as_view(), name="continue-watching"),

@@ -15,7 +15,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 
 from catalog.models import Movie
-from progress import buffer, rules
+from progress import buffer, rules, tokens
 from progress.models import ViewingSession
 from progress.upsert import ProgressRow, write_rows
 from streamsite import metrics
@@ -54,6 +54,11 @@ def resume_position(*, user_id: int | None, movie_id: int) -> float:
         return 0.0
     progress = buffer.get_progress(user_id=user_id, movie_id=movie_id)
     return progress.resume_position() if progress is not None else 0.0
+
+
+def playback_token(*, user_id: int, movie_id: int) -> str:
+    """What the watch page gives the player to authenticate its heartbeats (progress/tokens.py)."""
+    return tokens.issue(user_id=user_id, movie_id=movie_id)
 
 
 def start_viewing_session(*, user_id: int, movie_id: int, device: str) -> ViewingSession:

@@ -50,6 +50,11 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
         "current": servers[0] if servers else None,
         "start_position": start_position,
         "start_label": clock(start_position) if start_position else "",
+        "progress_token": (
+            progress.playback_token(user_id=request.user.pk, movie_id=movie.pk)
+            if request.user.is_authenticated
+            else ""
+        ),
         "load_timeout": settings.WATCH_SOURCE_TIMEOUT,
         "retry_after": None if servers else resolution.retry_after(),
         # Every provider is down (come back later) or none is set up (nothing to wait for).

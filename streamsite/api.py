@@ -25,13 +25,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
     if isinstance(exc, exceptions.ValidationError):
-        fields = _field_errors(exc.detail)
-        first = next(iter(fields.items()), None)
-        detail = f"{first[0]}: {first[1][0]}" if first else "Invalid input."
-        response.data = {"error": "invalid", "detail": detail, "fields": fields}
+        response.data = invalid_body(_field_errors(exc.detail))
     else:
         response.data = {"error": exc.default_code, "detail": str(exc.detail)}
     return response
+
+
+def invalid_body(fields: dict[str, list[str]]) -> dict[str, Any]:
+    """The body of a 400 for invalid input: the first message in ``detail``, all in ``fields``."""
+    first = next(iter(fields.items()), None)
+    detail = f"{first[0]}: {first[1][0]}" if first else "Invalid input."
+    return {"error": "invalid", "detail": detail, "fields": fields}
 
 
 def _field_errors(detail: Any) -> dict[str, list[str]]:

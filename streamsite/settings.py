@@ -361,6 +361,9 @@ PROGRESS_COMPLETE_REMAINING_SECONDS = env_float(
     "PROGRESS_COMPLETE_REMAINING_SECONDS", 120.0, minimum=0.0
 )
 PROGRESS_CONTINUE_WATCHING_LIMIT = env_int("PROGRESS_CONTINUE_WATCHING_LIMIT", 20, minimum=1)
+# How long the playback token the watch page gives the player stays good (progress/tokens.py).
+# Longer than any film with a pause or two; past it the player's session cookie takes over.
+PROGRESS_TOKEN_MAX_AGE = env_int("PROGRESS_TOKEN_MAX_AGE", 6 * 3600, minimum=60)
 
 # --- Celery ---------------------------------------------------------------------------------
 

@@ -11,12 +11,17 @@
                             watch.js when the viewer switches servers)
      data-start             where to resume, in seconds (a <video> is seeked there; embeds
                             get it through their start-time URL parameter server-side)
+     data-progress-token    the playback token: authenticates this viewer's heartbeats for this
+                            movie with no session lookup (server: progress/tokens.py). The
+                            session cookie and CSRF token go along too, and take over when
+                            the token has expired or names another movie (a queued heartbeat)
      data-csrf-token        optional; else the page's csrfmiddlewaretoken input or cookie.
 
    Sending: a heartbeat every 10 s while playing, and at once on play, pause, seek and end.
    When the page is hidden or left, navigator.sendBeacon posts a last one: beacons cannot carry
-   headers, so that one is a form post with Django's csrfmiddlewaretoken field in the body,
-   which Django's CSRF check reads for form posts exactly as for a <form>. While offline (or
+   headers, so that one is a form post with the playback token and Django's
+   csrfmiddlewaretoken field in the body, which Django's CSRF check reads for form posts
+   exactly as for a <form>. While offline (or
    when a send fails), heartbeats wait in localStorage — one per movie, the newest, at most
    QUEUE_LIMIT movies — and are sent when the browser is back online or on the next page. */
 (function () {
@@ -35,6 +40,7 @@
   var progressUrl = root.getAttribute("data-progress-url");
   var sessionUrl = root.getAttribute("data-session-url");
   var movieId = parseInt(root.getAttribute("data-movie-id"), 10);
+  var progressToken = root.getAttribute("data-progress-token") || "";
 
   function csrfToken() {
     var token = root.getAttribute("data-csrf-token");
@@ -98,7 +104,11 @@
     return window.fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      headers: {
+        "Content-Type": "application/json",
+        "X-CSRFToken": csrfToken(),
+        "X-Progress-Token": progressToken,
+      },
       body: JSON.stringify(body),
     });
   }
@@ -204,6 +214,7 @@
     Object.keys(beat.body).forEach(function (name) {
       form.append(name, String(beat.body[name]));
     });
+    form.append("progress_token", progressToken);
     form.append("csrfmiddlewaretoken", csrfToken());
     if (!navigator.sendBeacon(progressUrl, form)) {
       enqueue(progressUrl, beat);

@@ -17,6 +17,7 @@ from django.template import engines
 from django.urls import path
 
 from progress import buffer
+from progress.services import playback_token
 from streamsite.urls import urlpatterns as site_urlpatterns
 
 PAGE = engines["django"].from_string(
@@ -27,6 +28,7 @@ PAGE = engines["django"].from_string(
        data-progress-url="/api/streaming/progress/{{ movie_id }}"
        data-session-url="/api/streaming/sessions"
        data-csrf-token="{{ csrf_token }}"
+       {% if progress_token %}data-progress-token="{{ progress_token }}"{% endif %}
        data-provider-origin="{{ provider_origin }}"
        {% if start %}data-start="{{ start }}"{% endif %}>
     {% if provider_url %}<iframe id="provider" src="{{ provider_url }}"></iframe>
@@ -50,6 +52,12 @@ def player_page(request: HttpRequest, movie_id: int) -> HttpResponse:
         "provider_url": provider_url,
         "provider_origin": request.GET.get("origin", ""),
         "impostor_url": impostor_url,
+        # ?token=1: the playback token the watch page gives signed-in viewers.
+        "progress_token": (
+            playback_token(user_id=request.user.pk, movie_id=movie_id)
+            if request.GET.get("token")
+            else ""
+        ),
     }
     response = HttpResponse(PAGE.render(context, request))
     if provider_url:

@@ -165,6 +165,45 @@ def test_video_heartbeats_queue_offline_and_resume_after_reload(
     assert browser_record.failed_responses == []
 
 
+def test_with_the_playback_token_heartbeats_need_no_session_cookie(
+    browser_page: Page,
+    browser_record: BrowserRecord,
+    live_server: Any,
+    settings: Any,
+    test_video: Path,
+    viewer: AbstractBaseUser,
+    movie: Movie,
+) -> None:
+    settings.PLAYER_TEST_VIDEO = str(test_video)
+    page = browser_page
+    tokens_sent: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            tokens_sent.append(request.headers.get("x-progress-token", ""))
+            if request.method == "POST" and "/api/streaming/progress/" in request.url
+            else None
+        ),
+    )
+    sign_in(page, viewer, live_server.url)
+    page.goto(f"/player-test/{movie.pk}/?token=1")
+    until_true(page, "document.querySelector('video').readyState >= 1")
+    page.evaluate("document.querySelector('video').play()")  # also starts a viewing session
+    eventually(page, lambda: progress_of(viewer, movie), "no heartbeat on play")
+
+    # From here on the browser has no session: only the token can authenticate heartbeats.
+    page.context.clear_cookies()
+    page.evaluate(
+        "(() => { const v = document.querySelector('video'); v.pause(); v.currentTime = 77; })()"
+    )
+    eventually(page, lambda: position_of(viewer, movie) == 77.0, "seek to 77 s never arrived")
+
+    assert tokens_sent and all(
+        token.startswith(f"{viewer.pk}:{movie.pk}:") for token in tokens_sent
+    )
+    assert browser_record.failed_responses == []
+
+
 PROVIDER_PAGE = "<!doctype html><html><body><p>Fake provider player</p></body></html>"
 
 
