@@ -95,12 +95,18 @@ def wrk(
     connections: int = 8,
     threads: int = 2,
     headers: dict[str, str] | None = None,
+    script: Path | None = None,
+    script_args: tuple[str, ...] = (),
 ) -> WrkResult:
+    """One wrk run; ``script`` is a wrk Lua script given ``script_args`` (after ``--``)."""
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
+    if script is not None:
+        command += ["-s", str(script)]
+    command += [url, "--", *script_args] if script is not None else [url]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return parse_wrk(output)
 

@@ -1,12 +1,11 @@
-"""Sliding-window rate limits on Redis, through the ``limits`` library.
+"""Sliding-window rate limits on Redis; limits are parsed and named by the ``limits`` library.
 
-``limits``' moving window keeps one timestamp per granted request in a Redis list and grants a
-new one in a single Lua script (read the oldest relevant entry, push, trim, expire), so the
-decision is atomic across every process and host: with a limit of 100 per minute exactly 100
-requests are granted in any 60 seconds, however many workers race, and a burst at the end of
-one minute followed by another at the start of the next is not granted twice the limit (the
-flaw of fixed windows). Without Redis (the single-process demo) the same strategy runs in
-memory.
+A moving window keeps one timestamp per granted request in a Redis list (``limits``' layout)
+and grants a new one in a single Lua script, so the decision is atomic across every process and
+host: with a limit of 100 per minute exactly 100 requests are granted in any 60 seconds, however
+many workers race, and a burst at the end of one minute followed by another at the start of the
+next is not granted twice the limit (the flaw of fixed windows). Without Redis (the
+single-process demo) ``limits``' own moving window runs in memory.
 """
 
 from __future__ import annotations
@@ -105,33 +104,42 @@ def hit(item: RateLimitItem, key: str) -> Decision:
     )
 
 
-# limits' own moving-window scripts, verbatim, each wrapped in a function whose KEYS and ARGV
-# parameters shadow the globals: one EVALSHA runs the acquire and then reads the window, so a
-# request costs one round trip instead of two, and the stats are those of the decision itself.
-_ACQUIRE_AND_READ = f"""
-local function acquire(KEYS, ARGV)
-{RedisStorage.SCRIPT_ACQUIRE_MOVING_WINDOW.decode()}
+# The moving window on Redis, in one script and one round trip: it decides and reads the window
+# back, so the headers describe the decision itself. The key and its layout are limits' own (a
+# list of grant times, newest first), but limits' scripts find the oldest grant still in the
+# window by binary search, each probe an LINDEX that walks the list: for a busy client that is
+# most of a request's Redis time. Here grants that have left the window are popped from the tail
+# as they expire (each once), so the list holds exactly the window: its length is the count and
+# its tail the oldest grant, every step O(1).
+# KEYS: the window. ARGV: now, limit, window seconds. Returns {granted, count, oldest or false}.
+_ACQUIRE_AND_READ = """
+local now, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local oldest = redis.call('LINDEX', KEYS[1], -1)
+while oldest and tonumber(oldest) < now - window do
+  redis.call('RPOP', KEYS[1])
+  oldest = redis.call('LINDEX', KEYS[1], -1)
 end
-local function window(KEYS, ARGV)
-{RedisStorage.SCRIPT_MOVING_WINDOW.decode()}
+local count = redis.call('LLEN', KEYS[1])
+if count >= limit then
+  return {0, count, oldest}
 end
-local granted = acquire(KEYS, {{ARGV[1], ARGV[2], ARGV[3], 1}})
-local stats = window(KEYS, {{tonumber(ARGV[1]) - tonumber(ARGV[3]), ARGV[2]}}) or {{}}
-return {{granted and 1 or 0, stats[1] or false, stats[2] or 0}}
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(window))
+return {1, count + 1, oldest or ARGV[1]}
 """
 
 
 def _hit_redis(storage: RedisStorage, item: RateLimitItem, key: str) -> Decision:
     """``MovingWindowRateLimiter.hit`` then ``get_window_stats``, in one atomic Redis call."""
     now, expiry = time.time(), item.get_expiry()
-    granted, oldest, count = store.script(_ACQUIRE_AND_READ)(
+    granted, count, oldest = store.script(_ACQUIRE_AND_READ)(
         keys=[storage.prefixed_key(item.key_for(key))], args=[now, item.amount, expiry]
     )
     return Decision(
         allowed=bool(granted),
         limit=item.amount,
         remaining=max(0, item.amount - int(count)),
-        reset_at=(float(oldest) if oldest else now) + expiry,
+        reset_at=float(oldest) + expiry,
     )
 
 
