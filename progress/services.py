@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
+from django.http import HttpRequest
 from django.utils import timezone
 
 from catalog.models import Movie
@@ -59,6 +60,12 @@ def resume_position(*, user_id: int | None, movie_id: int) -> float:
 def playback_token(*, user_id: int, movie_id: int) -> str:
     """What the watch page gives the player to authenticate its heartbeats (progress/tokens.py)."""
     return tokens.issue(user_id=user_id, movie_id=movie_id)
+
+
+def heartbeat_viewer(request: HttpRequest) -> int | None:
+    """Whose heartbeat this is, by its playback token alone (no session read): the rate
+    limiter's bucket for it. None without a genuine, unexpired token in the header."""
+    return tokens.viewer_of(request.META.get(tokens.HEADER))
 
 
 def start_viewing_session(*, user_id: int, movie_id: int, device: str) -> ViewingSession:

@@ -52,6 +52,16 @@ def user_id_for(token: str | None, *, movie_id: int) -> int | None:
     return user_id if token_movie == movie_id else None
 
 
+def viewer_of(token: str | None) -> int | None:
+    """The viewer a genuine, unexpired token was issued to, whatever its movie."""
+    if not token:
+        return None
+    checked = _checked.get(token)
+    if checked is None or checked[2] <= time.monotonic():
+        checked = _check(token)
+    return checked[0] if checked is not None else None
+
+
 def _check(token: str) -> tuple[int, int, float] | None:
     signer = signing.TimestampSigner(salt=_SALT)
     max_age = settings.PROGRESS_TOKEN_MAX_AGE

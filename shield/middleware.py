@@ -34,6 +34,7 @@ from limits import RateLimitItem
 from accounts import services as accounts
 from accounts.authentication import api_key_from_header
 from accounts.models import Tier
+from progress import services as progress
 from shield import detection, ratelimit
 from shield.client_ip import client_ip
 from shield.local_blocks import Blocked
@@ -130,9 +131,15 @@ def checks_for(request: HttpRequest) -> list[Check]:
         return _form_checks(request, path)
     if not is_api(path):
         return []
-    tier, identity = identify(request)
     if path.startswith(PROGRESS_PREFIX):
+        # A heartbeat's playback token names its viewer: the bucket is found without reading
+        # the session and user, which is what the token is for (progress/tokens.py).
+        viewer = progress.heartbeat_viewer(request)
+        if viewer is not None:
+            return [Check(ratelimit.configured("progress"), f"progress:user:{viewer}", "progress")]
+        tier, identity = identify(request)
         return [Check(ratelimit.configured("progress"), f"progress:{identity}", tier.value)]
+    tier, identity = identify(request)
     return [Check(ratelimit.configured(tier.value), f"{tier.value}:{identity}", tier.value)]
 
 

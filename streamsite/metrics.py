@@ -83,8 +83,9 @@ PROVIDER_REQUEST_SECONDS = Histogram(
 
 RATELIMIT_DECISIONS = Counter(
     "streamsite_ratelimit_decisions_total",
-    "Rate-limit decisions by requester tier and result (allowed, limited, fail_open: Redis "
-    "was unavailable and the request was let through uncounted).",
+    "Rate-limit decisions by requester tier (progress: heartbeats known by their playback "
+    "token) and result (allowed, limited, fail_open: Redis was unavailable and the request "
+    "was let through uncounted).",
     ["tier", "result"],
 )
 DDOS_BLOCKS = Counter(

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from catalog.models import Movie
@@ -217,3 +219,26 @@ def test_watch_page_gives_signed_in_viewers_a_token_for_that_movie(
 
     assert post_with_token(token, movie.pk, heartbeat()).status_code == 202
     assert "data-progress-token" not in Client().get(movie.get_watch_url()).content.decode()
+
+
+def test_token_heartbeats_are_rate_limited_per_viewer_without_reading_the_session(
+    token: str,
+    viewer: AbstractBaseUser,
+    other_viewer: AbstractBaseUser,
+    movie: Movie,
+    heartbeat: HeartbeatFactory,
+    settings: Any,
+) -> None:
+    settings.RATELIMITS = {**settings.RATELIMITS, "progress": "2/minute"}
+    browser = Client()
+    browser.force_login(viewer)  # the player's page sends its cookie along with the token
+
+    with CaptureQueriesContext(connection) as queries:
+        statuses = [
+            post_with_token(token, movie.pk, heartbeat(), browser).status_code for _ in range(3)
+        ]
+    other = playback_token(user_id=other_viewer.pk, movie_id=movie.pk)
+
+    assert statuses == [202, 202, 429]
+    assert post_with_token(other, movie.pk, heartbeat()).status_code == 202
+    assert not [q for q in queries if "django_session" in q["sql"] or "auth_user" in q["sql"]]
