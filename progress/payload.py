@@ -22,7 +22,9 @@ from rest_framework.exceptions import ValidationError
 from progress import rules
 
 EVENTS = ("heartbeat", "play", "pause", "seek", "ended", "hide")
-FIELDS = frozenset({"position", "duration", "event", "client_ts", "session_id"})
+# In the order errors are reported (the first one is the 400's "detail").
+FIELD_ORDER = ("position", "duration", "event", "client_ts", "session_id")
+FIELDS = frozenset(FIELD_ORDER)
 # Form fields the page-hide beacon adds beside the heartbeat: they are credentials, not data.
 CREDENTIAL_FIELDS = frozenset({"csrfmiddlewaretoken", "progress_token"})
 
@@ -75,7 +77,8 @@ def parse(data: Mapping[str, Any], *, now: dt.datetime | None = None) -> Heartbe
     if not errors and position > duration + tolerance:  # type: ignore[operator]
         errors["position"] = [f"Must be at most the duration plus {tolerance:g} seconds."]
     if errors:
-        raise InvalidHeartbeat(errors)
+        ordered = sorted(errors, key=lambda name: FIELD_ORDER.index(name) if name in FIELDS else -1)
+        raise InvalidHeartbeat({name: errors[name] for name in ordered})
     return HeartbeatInput(position, duration, event, client_ts, session_id)  # type: ignore[arg-type]
 
 

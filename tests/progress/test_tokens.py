@@ -244,3 +244,13 @@ def test_token_heartbeats_are_rate_limited_per_viewer_without_reading_the_sessio
     assert statuses == [202, 202, 429]
     assert post_with_token(other, movie.pk, heartbeat()).status_code == 202
     assert auth_reads == []
+
+
+def test_every_wrong_field_is_named_the_first_in_the_detail(token: str, movie: Movie) -> None:
+    body = {"duration": 7200, "position": -1, "volume": 11}  # and no client_ts
+
+    response = post_with_token(token, movie.pk, body)
+
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"volume", "position", "client_ts"}
+    assert response.json()["detail"].startswith("volume: Unknown field.")
