@@ -82,19 +82,20 @@ _key_cache_lock = threading.Lock()
 
 
 def cached_api_key_id(raw_key: str) -> int | None:
-    """The id of the active key ``raw_key``, remembered in this process for a few seconds.
+    """The id of the active key ``raw_key``, remembered in this process for a while.
 
     The rate limiter only needs to know which bucket a request belongs to; authentication
-    itself (DRF) always asks the database, so a revoked key is refused at once and is merely
-    counted in the api tier for at most ``API_KEY_CACHE_SECONDS`` more.
+    itself (DRF, through :func:`resolve_api_key`) always asks the database, so a revoked key is
+    refused at once and is merely counted in the api tier for at most
+    ``API_KEY_CACHE_SECONDS`` more. The same queryset methods decide what is active, but only
+    the id is read: no join, and the last-used time is DRF's to record.
     """
     digest = hash_key(raw_key)
     now = time.monotonic()
     cached = _key_cache.get(digest)
     if cached is not None and cached[0] > now:
         return cached[1]
-    api_key = resolve_api_key(raw_key)
-    key_id = api_key.pk if api_key else None
+    key_id = ApiKey.objects.active().with_digest(digest).values_list("pk", flat=True).first()
     with _key_cache_lock:
         if len(_key_cache) >= _CACHE_MAX_ENTRIES:
             _key_cache.clear()
