@@ -161,9 +161,13 @@ class ProgressAPIView(APIView):
         super().initial(request, *args, **kwargs)
 
 
+def _not_published(movie_id: int) -> str:
+    return f"No published movie with id {movie_id}."
+
+
 def _watchable_or_404(movie_id: int) -> None:
     if not is_watchable(movie_id):
-        raise exceptions.NotFound(f"No published movie with id {movie_id}.")
+        raise exceptions.NotFound(_not_published(movie_id))
 
 
 class SessionCreateView(ProgressAPIView):
@@ -283,7 +287,7 @@ def _token_heartbeat(request: HttpRequest, *, user_id: int, movie_id: int) -> Js
     except payload.InvalidHeartbeat as exc:
         return JsonResponse(invalid_body(exc.errors), status=400)
     if not is_watchable(movie_id):
-        return json_error(404, "not_found", f"No published movie with id {movie_id}.")
+        return json_error(404, "not_found", _not_published(movie_id))
     result = services.record_heartbeat(user_id=user_id, movie_id=movie_id, **vars(heartbeat))
     return JsonResponse({"result": result}, status=202)
 

@@ -41,25 +41,24 @@ def issue(*, user_id: int, movie_id: int) -> str:
 
 def user_id_for(token: str | None, *, movie_id: int) -> int | None:
     """The viewer ``token`` was issued to, if it is genuine, unexpired and for ``movie_id``."""
-    if not token:
-        return None
-    checked = _checked.get(token)
-    if checked is None or checked[2] <= time.monotonic():
-        checked = _check(token)
-        if checked is None:
-            return None
-    user_id, token_movie, _ = checked
-    return user_id if token_movie == movie_id else None
+    claims = _claims(token)
+    return claims[0] if claims is not None and claims[1] == movie_id else None
 
 
 def viewer_of(token: str | None) -> int | None:
     """The viewer a genuine, unexpired token was issued to, whatever its movie."""
+    claims = _claims(token)
+    return claims[0] if claims is not None else None
+
+
+def _claims(token: str | None) -> tuple[int, int, float] | None:
+    """(user id, movie id, monotonic expiry) of a genuine, unexpired token, remembered."""
     if not token:
         return None
     checked = _checked.get(token)
     if checked is None or checked[2] <= time.monotonic():
         checked = _check(token)
-    return checked[0] if checked is not None else None
+    return checked
 
 
 def _check(token: str) -> tuple[int, int, float] | None:

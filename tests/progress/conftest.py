@@ -68,3 +68,32 @@ def heartbeat() -> HeartbeatFactory:
         return {name: value for name, value in body.items() if value is not None}
 
     return make
+
+
+DAY_MS = 24 * 3600 * 1000
+
+# (fields to change, the field the 400 must name): every way a heartbeat body can be wrong.
+# Timestamps relative to the clock are callables, taken when the test runs.
+INVALID_HEARTBEATS = [
+    ({"position": None}, "position"),
+    ({"position": "abc"}, "position"),
+    ({"position": -1}, "position"),
+    ({"position": True}, "position"),
+    ({"position": "NaN"}, "position"),
+    ({"position": "Infinity"}, "position"),
+    ({"position": 7206.0}, "position"),  # more than 5 s past the duration
+    ({"duration": None}, "duration"),
+    ({"duration": 0}, "duration"),
+    ({"duration": -30}, "duration"),
+    ({"duration": 24 * 3600 + 1}, "duration"),
+    ({"duration": "-inf"}, "duration"),
+    ({"client_ts": None}, "client_ts"),
+    ({"client_ts": lambda: now_ms() - DAY_MS - 60_000}, "client_ts"),
+    ({"client_ts": lambda: now_ms() + 6 * 60_000}, "client_ts"),
+    ({"client_ts": "yesterday"}, "client_ts"),
+    ({"client_ts": 1.5}, "client_ts"),
+    ({"client_ts": 10**30}, "client_ts"),
+    ({"event": "rewind"}, "event"),
+    ({"session_id": "not-a-uuid"}, "session_id"),
+    ({"volume": 11}, "volume"),
+]

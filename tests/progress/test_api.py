@@ -17,11 +17,9 @@ from catalog.services import set_published
 from progress import buffer, services
 from progress.models import ViewingSession, WatchProgress
 from tests.conftest import MovieFactory
-from tests.progress.conftest import HeartbeatFactory, now_ms
+from tests.progress.conftest import DAY_MS, INVALID_HEARTBEATS, HeartbeatFactory, now_ms
 
 pytestmark = pytest.mark.django_db
-
-DAY_MS = 24 * 3600 * 1000
 
 
 def progress_url(movie_id: int) -> str:
@@ -35,32 +33,7 @@ def post_json(client: APIClient, url: str, body: Any, **extra: Any) -> Any:
 # --- Validation ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("overrides", "field"),
-    [
-        ({"position": None}, "position"),
-        ({"position": "abc"}, "position"),
-        ({"position": -1}, "position"),
-        ({"position": True}, "position"),
-        ({"position": "NaN"}, "position"),
-        ({"position": "Infinity"}, "position"),
-        ({"position": 7206.0}, "position"),  # more than 5 s past the duration
-        ({"duration": None}, "duration"),
-        ({"duration": 0}, "duration"),
-        ({"duration": -30}, "duration"),
-        ({"duration": 24 * 3600 + 1}, "duration"),
-        ({"duration": "-inf"}, "duration"),
-        ({"client_ts": None}, "client_ts"),
-        ({"client_ts": lambda: now_ms() - DAY_MS - 60_000}, "client_ts"),
-        ({"client_ts": lambda: now_ms() + 6 * 60_000}, "client_ts"),
-        ({"client_ts": "yesterday"}, "client_ts"),
-        ({"client_ts": 1.5}, "client_ts"),
-        ({"client_ts": 10**30}, "client_ts"),
-        ({"event": "rewind"}, "event"),
-        ({"session_id": "not-a-uuid"}, "session_id"),
-        ({"volume": 11}, "volume"),
-    ],
-)
+@pytest.mark.parametrize(("overrides", "field"), INVALID_HEARTBEATS)
 def test_invalid_heartbeat_is_refused_naming_the_field_and_stores_nothing(
     viewer_client: APIClient,
     movie: Movie,
