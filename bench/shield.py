@@ -1,8 +1,10 @@
 """What rate limiting and DDoS protection cost: API throughput with the shield on vs off.
 
-    .venv/bin/python bench/shield.py [--seconds 3] [--connections 8] [--rounds 5] [--keys 50]
+    .venv/bin/python bench/shield.py [--seconds 3] [--connections 8] [--rounds 9] [--keys 50]
+                                     [--threads 1]
 
-Two gunicorn servers (2 workers each) run side by side on loopback, identical except for
+Two gunicorn servers (2 sync workers each, like the other benchmarks; --threads 4 for the
+gthread workers deploy/ ships) run side by side on loopback, identical except for
 SHIELD_ENABLED, against the demo catalog in PostgreSQL and a private redis-server (cache, rate
 limits, detection counters). The load is what a public API sees: --keys API clients, each
 request from the next one in turn, under the shipped limit of the api tier (1,200 a minute per
@@ -90,8 +92,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--keys", type=int, default=50, help="API clients taking turns")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     args = parser.parse_args()
 
     print("Preparing a fresh PostgreSQL database with the demo catalog…", flush=True)
@@ -120,7 +123,10 @@ def main() -> None:
         script.write_text(ROTATE_KEYS)
         clients = {"script": script, "script_args": (str(keys_file),)}
 
-        with gunicorn(env_on, workers=2) as on, gunicorn(env_off, workers=2) as off:
+        with (
+            gunicorn(env_on, workers=2, threads=args.threads) as on,
+            gunicorn(env_off, workers=2, threads=args.threads) as off,
+        ):
             for base in (on, off):  # warm up both: imports, pools, caches, scripts
                 for path in (*TARGETS, "/bench/bare"):
                     wrk(base + path, seconds=1, connections=args.connections, **clients)
@@ -160,7 +166,8 @@ def main() -> None:
         for state in ("off", "on")
     ]
     print(
-        f"\ngunicorn 2 workers each, wrk {args.connections} connections, {args.seconds}s per run, "
+        f"\ngunicorn 2 workers x {args.threads} thread(s) each, wrk {args.connections} "
+        f"connections, {args.seconds}s per run, "
         f"median of {args.rounds} rounds, {args.keys} API clients taking turns"
     )
     report(rows, baseline=rows[0][1])

@@ -156,8 +156,8 @@ def observe_request(ip: str) -> Blocked | None:
     keys = services.keys_for(ip)
     limit = threshold(Reason.REQUEST_RATE)
     try:
-        reason, value = store.script(_OBSERVE_REQUEST)(
-            keys=[keys.block, keys.requests], args=[limit.get_expiry(), count]
+        reason, value = store.run(
+            _OBSERVE_REQUEST, keys=[keys.block, keys.requests], args=[limit.get_expiry(), count]
         )
     except store.RedisError as exc:
         store.failed("DDoS detection", exc)
@@ -180,7 +180,8 @@ def observe_error(ip: str, path: str, status: int) -> Blocked | None:
     missing_limit = threshold(Reason.MISSING_PATHS)
     keys = services.keys_for(ip)
     try:
-        errors, missing = store.script(_OBSERVE_ERROR)(
+        errors, missing = store.run(
+            _OBSERVE_ERROR,
             keys=[keys.errors, keys.missing],
             args=[
                 errors_limit.get_expiry(),
@@ -204,7 +205,7 @@ def record_failed_login(ip: str) -> Blocked | None:
         return None
     limit = threshold(Reason.FAILED_LOGINS)
     try:
-        count = store.script(_COUNT)(keys=[services.keys_for(ip).logins], args=[limit.get_expiry()])
+        count = store.run(_COUNT, keys=[services.keys_for(ip).logins], args=[limit.get_expiry()])
     except store.RedisError as exc:
         store.failed("DDoS detection", exc)
         return None

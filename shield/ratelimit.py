@@ -132,8 +132,10 @@ return {1, count + 1, oldest or ARGV[1]}
 def _hit_redis(storage: RedisStorage, item: RateLimitItem, key: str) -> Decision:
     """``MovingWindowRateLimiter.hit`` then ``get_window_stats``, in one atomic Redis call."""
     now, expiry = time.time(), item.get_expiry()
-    granted, count, oldest = store.script(_ACQUIRE_AND_READ)(
-        keys=[storage.prefixed_key(item.key_for(key))], args=[now, item.amount, expiry]
+    granted, count, oldest = store.run(
+        _ACQUIRE_AND_READ,
+        keys=[storage.prefixed_key(item.key_for(key))],
+        args=[now, item.amount, expiry],
     )
     return Decision(
         allowed=bool(granted),

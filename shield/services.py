@@ -72,7 +72,8 @@ def block(*, ip: str, reason: Reason, evidence: dict[str, Any]) -> int | None:
     Raises RedisError when Redis is unavailable (nothing is blocked then).
     """
     keys = keys_for(ip)
-    result = store.script(_BLOCK)(
+    result = store.run(
+        _BLOCK,
         keys=[keys.block, keys.offences, keys.requests, keys.errors, keys.missing, keys.logins],
         args=[
             reason.value,

@@ -21,16 +21,31 @@ def free_port() -> int:
 @dataclass
 class RedisProcess:
     port: int
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def start(self) -> None:
+        executable = shutil.which("redis-server")
+        assert executable, "redis-server is not installed (scripts/ensure-services.sh installs it)"
+        self.process = subprocess.Popen(
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait_for(self.port)
+
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """What an operator's restart does: connections closed, data and loaded scripts gone."""
+        self.stop()
+        self.start()
 
     def cache_settings(self, **options: Any) -> dict[str, Any]:
         """A CACHES setting pointing at this server, with the production backend and timeouts."""
@@ -45,17 +60,9 @@ class RedisProcess:
 
 @contextlib.contextmanager
 def redis_process() -> Iterator[RedisProcess]:
-    executable = shutil.which("redis-server")
-    assert executable, "redis-server is not installed (scripts/ensure-services.sh installs it)"
-    port = free_port()
-    process = subprocess.Popen(
-        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    server = RedisProcess(port=port, process=process)
+    server = RedisProcess(port=free_port())
     try:
-        _wait_for(port)
+        server.start()
         yield server
     finally:
         server.stop()

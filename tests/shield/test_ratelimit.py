@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from accounts.services import create_api_key, set_premium
 from shield import store
-from shield.ratelimit import hit, parse_limit
+from shield.ratelimit import decide, hit, parse_limit
 from tests.redis_process import redis_process
 from tests.shield.conftest import client_from, ratelimits, signals
 
@@ -319,6 +319,20 @@ def test_limits_keep_working_after_redis_forgets_its_scripts():
     after = [hit(item, key) for _ in range(2)]
     assert before.allowed and before.remaining == 1
     assert [(d.allowed, d.remaining) for d in after] == [(True, 0), (False, 0)]
+
+
+def test_limits_keep_counting_across_a_redis_restart():
+    item = parse_limit("2/minute")
+    key = f"restarted-{uuid.uuid4()}"
+    with redis_process() as server, override_settings(SHIELD_REDIS_URL=server.url):
+        before = decide(item, key, tier="anonymous")
+        server.restart()  # every connection closed, windows and loaded scripts gone
+        after = [decide(item, key, tier="anonymous") for _ in range(3)]
+
+    assert before is not None and before.remaining == 1
+    # Counted again at once on a new connection, not waved through while "Redis is down".
+    assert None not in after
+    assert [(d.allowed, d.remaining) for d in after] == [(True, 1), (True, 0), (False, 0)]
 
 
 @pytest.mark.parametrize(
