@@ -37,7 +37,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             if header and header.strip().lower() == SCHEME.lower():
                 raise exceptions.AuthenticationFailed("Api-Key header has no key.")
             return None
-        api_key = services.resolve_api_key(raw_key)
+        api_key = services.request_api_key(request._request, raw_key)
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         return api_key.user, api_key

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.backends import forget_cached_user
@@ -61,6 +62,20 @@ def resolve_api_key(raw_key: str) -> ApiKey | None:
     )
     if api_key is not None:
         _touch_last_used(api_key)
+    return api_key
+
+
+def request_api_key(request: HttpRequest, raw_key: str) -> ApiKey | None:
+    """:func:`resolve_api_key` once per request, whoever asks first.
+
+    The rate limiter asks while Redis decides on the request, so the database and Redis are
+    waited for together; DRF's authentication, asking next, gets the same answer for free.
+    """
+    found = getattr(request, "_resolved_api_key", None)
+    if found is not None and found[0] == raw_key:
+        return found[1]
+    api_key = resolve_api_key(raw_key)
+    request._resolved_api_key = (raw_key, api_key)  # type: ignore[attr-defined]
     return api_key
 
 

@@ -4,6 +4,9 @@
 refuses blocked clients with a 403 before anything else runs, and feeds DDoS detection.
 ``RateLimitMiddleware`` sits after authentication (the tier depends on the user or API key) and
 applies the sliding-window limits to every ``/api/`` route and to sign-in and sign-up POSTs.
+For an API key it looks the key up in the database while Redis decides, so one wait covers
+both, and DRF's authentication reuses that lookup. A client just refused is refused again from
+process memory until its window frees, with no Redis call and no query.
 
 Rate-limit headers on every limited response::
 
@@ -19,6 +22,7 @@ When Redis is unavailable requests are let through uncounted and these headers a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -116,7 +120,14 @@ class RateLimitMiddleware:
         checks = checks_for(request)
         decision: Decision | None = None
         for check in checks:
-            decision = ratelimit.decide(check.item, check.key, tier=check.tier)
+            pending = ratelimit.begin(check.item, check.key, tier=check.tier)
+            try:
+                if pending.waiting and check.tier == Tier.API.value:
+                    # While Redis decides, look the key up in the database as DRF's
+                    # authentication is about to: the two waits overlap, DRF reuses the answer.
+                    _resolve_api_key(request)
+            finally:
+                decision = pending.result()  # read in any case: the connection must be clear
             if decision is not None and not decision.allowed:
                 return with_headers(request, too_many_requests(request, decision), decision)
         response = self.get_response(request)
@@ -180,6 +191,13 @@ def identify(request: HttpRequest) -> tuple[Tier, str]:
         # The view will fail or serve stale data on its own; limit by address meanwhile.
         pass
     return Tier.ANONYMOUS, f"ip:{client_ip(request)}"
+
+
+def _resolve_api_key(request: HttpRequest) -> None:
+    raw_key = api_key_from_header(request.META.get("HTTP_AUTHORIZATION"))
+    if raw_key:
+        with contextlib.suppress(DatabaseError):  # DRF asks again and reports it properly
+            accounts.request_api_key(request, raw_key)
 
 
 def too_many_requests(request: HttpRequest, decision: Decision) -> HttpResponse:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -88,20 +90,28 @@ def limiter() -> MovingWindowRateLimiter:
 
 
 def forget_limiters() -> None:
-    """Start from empty windows (only meaningful for the in-memory storage of the demo)."""
+    """Start from empty windows: the demo's in-memory ones, and refusals this process recalls."""
     _limiter_for.cache_clear()
+    with _refusals_lock:
+        _refusals.clear()
 
 
 def hit(item: RateLimitItem, key: str) -> Decision:
     """Count one request against ``item`` for ``key``; raises RedisError if Redis is down."""
+    return _start(item, key)()
+
+
+def _start(item: RateLimitItem, key: str) -> Callable[[], Decision]:
+    """Count one request; the function returned reads the decision. Both may raise RedisError."""
     strategy = limiter()
     if isinstance(strategy.storage, RedisStorage):
-        return _hit_redis(strategy.storage, item, key)
+        return _start_redis(strategy.storage, item, key)
     allowed = strategy.hit(item, key)
     reset_at, remaining = strategy.get_window_stats(item, key)
-    return Decision(
+    decision = Decision(
         allowed=allowed, limit=item.amount, remaining=max(0, remaining), reset_at=reset_at
     )
+    return lambda: decision
 
 
 # The moving window on Redis, in one script and one round trip: it decides and reads the window
@@ -129,20 +139,25 @@ return {1, count + 1, oldest or ARGV[1]}
 """
 
 
-def _hit_redis(storage: RedisStorage, item: RateLimitItem, key: str) -> Decision:
+def _start_redis(storage: RedisStorage, item: RateLimitItem, key: str) -> Callable[[], Decision]:
     """``MovingWindowRateLimiter.hit`` then ``get_window_stats``, in one atomic Redis call."""
     now, expiry = time.time(), item.get_expiry()
-    granted, count, oldest = store.run(
+    call = store.start(
         _ACQUIRE_AND_READ,
         keys=[storage.prefixed_key(item.key_for(key))],
         args=[now, item.amount, expiry],
     )
-    return Decision(
-        allowed=bool(granted),
-        limit=item.amount,
-        remaining=max(0, item.amount - int(count)),
-        reset_at=float(oldest) + expiry,
-    )
+
+    def read() -> Decision:
+        granted, count, oldest = call.reply()
+        return Decision(
+            allowed=bool(granted),
+            limit=item.amount,
+            remaining=max(0, item.amount - int(count)),
+            reset_at=float(oldest) + expiry,
+        )
+
+    return read
 
 
 @functools.lru_cache(maxsize=64)
@@ -155,16 +170,79 @@ def _count(tier: str, result: str) -> None:
     _counter(tier, result).inc()
 
 
+def _fail_open(tier: str, exc: Exception | None = None) -> None:
+    if exc is not None:
+        store.failed("rate limit", exc)
+    _count(tier, "fail_open")
+
+
+# --- Deciding in two steps, and refusals remembered -----------------------------------------
+
+# limits' key of a window -> its last refusal, while nothing can be granted to it anyway.
+_refusals: dict[str, Decision] = {}
+_refusals_lock = threading.Lock()
+_MAX_REFUSALS = 10_000
+
+
+class Pending:
+    """A decision under way (see :func:`begin`): ``waiting`` while Redis works on it."""
+
+    def __init__(
+        self,
+        tier: str,
+        key: str,
+        *,
+        read: Callable[[], Decision] | None = None,
+        decision: Decision | None = None,
+    ) -> None:
+        self.tier, self.key, self._read, self._decision = tier, key, read, decision
+
+    @property
+    def waiting(self) -> bool:
+        return self._read is not None
+
+    def result(self) -> Decision | None:
+        """The decision, or None if Redis is unavailable (failing open: nothing counted)."""
+        if self._read is None:
+            return self._decision
+        read, self._read = self._read, None
+        try:
+            decision = self._decision = read()
+        except store.RedisError as exc:
+            _fail_open(self.tier, exc)
+            return None
+        if not decision.allowed:
+            with _refusals_lock:
+                if len(_refusals) >= _MAX_REFUSALS:
+                    _refusals.clear()
+                _refusals[self.key] = decision
+        _count(self.tier, "allowed" if decision.allowed else "limited")
+        return decision
+
+
+def begin(item: RateLimitItem, key: str, *, tier: str) -> Pending:
+    """:func:`decide` in two steps, so that the caller may wait on something else meanwhile.
+
+    A key refused a moment ago is refused again from this process's memory until its oldest
+    counted request leaves the window. Nothing can be granted to it before then, on any
+    process, so asking Redis would only cost a round trip, and an abusive client nothing.
+    """
+    memory_key = item.key_for(key)
+    refused = _refusals.get(memory_key)
+    if refused is not None and refused.reset_at > time.time():
+        _count(tier, "limited")
+        return Pending(tier, memory_key, decision=refused)
+    if store.redis_url() and not store.available():
+        _fail_open(tier)
+        return Pending(tier, memory_key)
+    try:
+        read = _start(item, key)
+    except store.RedisError as exc:
+        _fail_open(tier, exc)
+        return Pending(tier, memory_key)
+    return Pending(tier, memory_key, read=read)
+
+
 def decide(item: RateLimitItem, key: str, *, tier: str) -> Decision | None:
     """Like :func:`hit`, but fails open: None means Redis was unavailable and nothing counted."""
-    if store.redis_url() and not store.available():
-        _count(tier, "fail_open")
-        return None
-    try:
-        decision = hit(item, key)
-    except store.RedisError as exc:
-        store.failed("rate limit", exc)
-        _count(tier, "fail_open")
-        return None
-    _count(tier, "allowed" if decision.allowed else "limited")
-    return decision
+    return begin(item, key, tier=tier).result()

@@ -96,24 +96,57 @@ def run(source: str, *, keys: Sequence[str], args: Sequence[str | int | float]) 
     ``EVALSHA`` on this thread's connection; a Redis that does not know the script (restarted,
     flushed) is sent it once with ``SCRIPT LOAD``. Raises RedisError like any redis-py call.
     """
+    return start(source, keys=keys, args=args).reply()
+
+
+def start(source: str, *, keys: Sequence[str], args: Sequence[str | int | float]) -> Call:
+    """Send the script now and read its reply later, with :meth:`Call.reply`.
+
+    Redis runs the script while this thread does other work that waits anyway (a database
+    query), so the two waits overlap. The reply must be read before this thread runs another
+    script.
+    """
     digest = _digests.get(source) or _digests.setdefault(
         source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
     )
-    command = ("EVALSHA", digest, len(keys), *keys, *args)
-    connection = _connection()
-    was_open = connection.is_connected
-    try:
+    call = Call(_connection(), source, ("EVALSHA", digest, len(keys), *keys, *args))
+    call.send()
+    return call
+
+
+class Call:
+    """A script sent on this thread's connection whose reply has not been read yet."""
+
+    def __init__(self, connection: AbstractConnection, source: str, command: tuple[Any, ...]):
+        self.connection, self.source, self.command = connection, source, command
+        self.was_open = connection.is_connected
+
+    def send(self) -> None:
         try:
-            return _roundtrip(connection, command)
+            self.connection.send_command(*self.command)
         except redis.ConnectionError:
-            if not was_open:
+            if not self.was_open:
                 raise
-            # The server closed an idle connection (a restart, a client timeout) and the
-            # command never reached it: once more on a fresh connection.
-            return _roundtrip(connection, command)
-    except NoScriptError:
-        _roundtrip(connection, ("SCRIPT", "LOAD", source))
-        return _roundtrip(connection, command)
+            self._reconnected()
+            self.connection.send_command(*self.command)
+
+    def reply(self) -> Any:
+        try:
+            try:
+                return self.connection.read_response()
+            except redis.ConnectionError:
+                if not self.was_open:
+                    raise
+                self._reconnected()
+                return _roundtrip(self.connection, self.command)
+        except NoScriptError:
+            _roundtrip(self.connection, ("SCRIPT", "LOAD", self.source))
+            return _roundtrip(self.connection, self.command)
+
+    def _reconnected(self) -> None:
+        # The server closed an idle connection (a restart, a client timeout) and the command
+        # never reached it: once more, on a fresh connection, and only once.
+        self.was_open = False
 
 
 def _roundtrip(connection: AbstractConnection, command: tuple[Any, ...]) -> Any:

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from prometheus_client import REGISTRY
@@ -234,6 +236,44 @@ def test_progress_heartbeats_have_their_own_bucket():
     assert browsing == [200, 200, 429]
     assert heartbeat.status_code != 429
     assert heartbeat["RateLimit-Limit"] == "5"
+
+
+@pytest.mark.django_db
+def test_a_refused_client_is_refused_from_memory_until_its_window_frees():
+    client = client_from("198.51.100.33")
+    with redis_process() as server, override_settings(SHIELD_REDIS_URL=server.url):
+        with ratelimits(anonymous="2 per 2 seconds"):
+            first_at = time.time()
+            statuses = [client.get("/api/genres").status_code for _ in range(3)]
+            server.stop()  # from here on only this process's memory can refuse anything
+            again = client.get("/api/genres")
+            time.sleep(max(0.0, first_at + 2.2 - time.time()))
+            after = client.get("/api/genres")
+
+    assert statuses == [200, 200, 429]
+    # Nothing can be granted before the first request leaves the window: no need to ask Redis.
+    assert again.status_code == 429
+    assert again["RateLimit-Remaining"] == "0"
+    assert 1 <= int(again["Retry-After"]) <= 2
+    # Once it has, Redis is asked again; it is down, so the request is let through uncounted.
+    assert after.status_code == 200
+    assert "RateLimit-Limit" not in after
+
+
+@pytest.mark.django_db
+def test_an_api_key_is_read_from_the_database_once_per_request():
+    issued = create_api_key(user=get_user_model().objects.create_user("one-lookup"), name="jobs")
+    client = client_from("198.51.100.34", HTTP_AUTHORIZATION=f"Api-Key {issued.raw_key}")
+    client.get("/api/genres")  # the limiter now knows the key's bucket
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/genres")
+    key_reads = [q["sql"] for q in queries if 'FROM "accounts_apikey"' in q["sql"]]
+
+    assert response.status_code == 200
+    assert response["RateLimit-Limit"] == "1200"  # counted in the api tier
+    # The rate limiter looks the key up while Redis decides; DRF reuses that answer.
+    assert len(key_reads) == 1, key_reads
 
 
 def _login(client, username: str):
