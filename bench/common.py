@@ -50,9 +50,21 @@ def bench_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+_static_collected: set[str] = set()
+
+
+def collect_static(env: dict[str, str]) -> None:
+    """Fill STATIC_ROOT once per run, as a deployment does: WhiteNoise serves files from it."""
+    static_root = env.get("STATIC_ROOT", "")
+    if static_root not in _static_collected:
+        manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
+        _static_collected.add(static_root)
+
+
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Iterator[str]:
     """Serve the project with gunicorn on a free loopback port; yields the base URL."""
+    collect_static(env)
     port = free_port()
     command = [
         PYTHON, "-m", "gunicorn", "streamsite.wsgi:application",
