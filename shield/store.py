@@ -16,6 +16,7 @@ call then costs less than half the CPU (bench/shield.py measures the whole shiel
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -87,7 +88,6 @@ def recover() -> None:
 # --- Scripts on a connection per thread -----------------------------------------------------
 
 _local = threading.local()
-_digests: dict[str, str] = {}
 
 
 def run(source: str, *, keys: Sequence[str], args: Sequence[str | int | float]) -> Any:
@@ -106,10 +106,7 @@ def start(source: str, *, keys: Sequence[str], args: Sequence[str | int | float]
     query), so the two waits overlap. The reply must be read before this thread runs another
     script.
     """
-    digest = _digests.get(source) or _digests.setdefault(
-        source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-    )
-    call = Call(_connection(), source, ("EVALSHA", digest, len(keys), *keys, *args))
+    call = Call(_connection(), source, ("EVALSHA", _digest(source), len(keys), *keys, *args))
     call.send()
     return call
 
@@ -127,7 +124,7 @@ class Call:
         except redis.ConnectionError:
             if not self.was_open:
                 raise
-            self._reconnected()
+            self._retry_once()
             self.connection.send_command(*self.command)
 
     def reply(self) -> Any:
@@ -137,16 +134,21 @@ class Call:
             except redis.ConnectionError:
                 if not self.was_open:
                     raise
-                self._reconnected()
+                self._retry_once()
                 return _roundtrip(self.connection, self.command)
         except NoScriptError:
             _roundtrip(self.connection, ("SCRIPT", "LOAD", self.source))
             return _roundtrip(self.connection, self.command)
 
-    def _reconnected(self) -> None:
+    def _retry_once(self) -> None:
         # The server closed an idle connection (a restart, a client timeout) and the command
         # never reached it: once more, on a fresh connection, and only once.
         self.was_open = False
+
+
+@functools.cache
+def _digest(source: str) -> str:
+    return hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
 
 def _roundtrip(connection: AbstractConnection, command: tuple[Any, ...]) -> Any:
@@ -158,18 +160,13 @@ def _roundtrip(connection: AbstractConnection, command: tuple[Any, ...]) -> Any:
 
 def _connection() -> AbstractConnection:
     """This thread's connection to the shield's Redis (connected on first use)."""
-    url, pid = redis_url(), os.getpid()
-    connections: dict[tuple[str, int], AbstractConnection] | None = getattr(
-        _local, "connections", None
-    )
-    if connections is None:
-        connections = _local.connections = {}
-    connection = connections.get((url, pid))
-    if connection is not None:
-        return connection
-    # One server at a time (tests point the shield elsewhere), and connections inherited across
-    # a fork belong to the parent process.
-    connections.clear()
+    # Only the current server's connection is kept (tests point the shield elsewhere), and one
+    # inherited across a fork belongs to the parent process.
+    owner = (redis_url(), os.getpid())
+    held: tuple[tuple[str, int], AbstractConnection] | None = getattr(_local, "held", None)
+    if held is not None and held[0] == owner:
+        return held[1]
     pool = client().connection_pool
-    connection = connections[(url, pid)] = pool.connection_class(**pool.connection_kwargs)
+    connection = pool.connection_class(**pool.connection_kwargs)
+    _local.held = (owner, connection)
     return connection
