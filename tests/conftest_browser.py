@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.db import connections
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -90,6 +91,11 @@ def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+        # While that loop runs, Django keeps this thread's connections apart from the usual ones
+        # (asgiref's Local follows the loop's context), so the queries above went through a
+        # connection of their own. Return it to the pool while it is still reachable: left open,
+        # it would hold the test database until the session ends and block dropping it.
+        connections.close_all()
 
 
 @pytest.fixture
