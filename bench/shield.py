@@ -1,7 +1,7 @@
 """What rate limiting and DDoS protection cost: API throughput with the shield on vs off.
 
     .venv/bin/python bench/shield.py [--seconds 3] [--connections 8] [--rounds 9] [--keys 50]
-                                     [--threads 1]
+                                     [--addresses 1] [--threads 1]
 
 Two gunicorn servers (2 sync workers each, like the other benchmarks; --threads 4 for the
 gthread workers deploy/ ships) run side by side on loopback, identical except for
@@ -10,7 +10,12 @@ limits, detection counters). The load is what a public API sees: --keys API clie
 request from the next one in turn, under the shipped limit of the api tier (1,200 a minute per
 key), which none of them reaches. So every request pays the full price (block check and request
 count, API key tier lookup, the sliding-window hit and its window stats) and none is refused.
-All requests come from one address, so the DDoS request threshold is raised out of its way.
+By default all requests come from one address, so the DDoS request threshold is raised out of
+its way, and detection reports that address's requests to Redis in batches. --addresses N spreads
+them over N client addresses, as nginx reports them in X-Forwarded-For (the servers trust
+loopback as their proxy): with many clients each sending a few requests a second, most requests
+are the first from their address in this process within SHIELD_CHECK_SECONDS, so detection makes
+a round trip of its own for them.
 --keys 1 is a single client allowed a limit it cannot reach: its window then holds every
 request of the last minute (tens of thousands), the worst case of the moving window.
 
@@ -56,16 +61,25 @@ CREATE_KEYS = (
     "user = get_user_model().objects.create_user('bench-client'); "
     "[print(create_api_key(user=user, name=f'benchmark {n}').raw_key) for n in range(COUNT)]"
 )
-# Each request carries the next client's key (wrk -s; the keys file is its argument).
-ROTATE_KEYS = """
+# Each request carries the next client's key, and comes from the next client address when there
+# are several (wrk -s; its arguments are the keys file and the number of addresses).
+ROTATE_CLIENTS = """
 local keys = {}
-local next_key = 0
+local next_key, addresses, next_address = 0, 1, 0
 function init(args)
   for line in io.lines(args[1]) do keys[#keys + 1] = "Api-Key " .. line end
+  addresses = tonumber(args[2])
 end
 function request()
   next_key = next_key % #keys + 1
-  return wrk.format(nil, nil, {["Authorization"] = keys[next_key]})
+  local headers = {["Authorization"] = keys[next_key]}
+  if addresses > 1 then
+    next_address = next_address % addresses + 1
+    headers["X-Forwarded-For"] = string.format("10.%d.%d.%d",
+      math.floor(next_address / 65536) % 256, math.floor(next_address / 256) % 256,
+      next_address % 256)
+  end
+  return wrk.format(nil, nil, headers)
 end
 """
 
@@ -94,8 +108,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--keys", type=int, default=50, help="API clients taking turns")
+    parser.add_argument(
+        "--addresses", type=int, default=1, help="client addresses taking turns (at most 2^24)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     args = parser.parse_args()
+    if not 1 <= args.addresses <= 2**24:
+        parser.error("--addresses must be between 1 and 16777216")
 
     print("Preparing a fresh PostgreSQL database with the demo catalog…", flush=True)
     fresh_database(DATABASE_URL)
@@ -104,8 +123,10 @@ def main() -> None:
             "DATABASE_URL": DATABASE_URL,
             "REDIS_URL": redis_url,
             "CELERY_TASK_ALWAYS_EAGER": "true",
-            # One address sends everything: measured is the cost of counting, not a block.
+            # One address may send everything: measured is the cost of counting, not a block.
             "SHIELD_REQUEST_RATE": "100000000/10 seconds",
+            # wrk stands where nginx would: it reports the client address in X-Forwarded-For.
+            "TRUSTED_PROXIES": "127.0.0.1/32",
         }
         if args.keys == 1:  # one client: a limit it cannot reach (see the docstring)
             common["RATELIMIT_API"] = "100000000/minute"
@@ -120,8 +141,8 @@ def main() -> None:
         keys_file, script = Path(tmp) / "keys.txt", Path(tmp) / "rotate.lua"
         output = manage("shell", "-c", CREATE_KEYS.replace("COUNT", str(args.keys)), env=env_on)
         keys_file.write_text("\n".join(output.split()[-args.keys :]) + "\n")
-        script.write_text(ROTATE_KEYS)
-        clients = {"script": script, "script_args": (str(keys_file),)}
+        script.write_text(ROTATE_CLIENTS)
+        clients = {"script": script, "script_args": (str(keys_file), str(args.addresses))}
 
         with (
             gunicorn(env_on, workers=2, threads=args.threads) as on,
@@ -168,7 +189,8 @@ def main() -> None:
     print(
         f"\ngunicorn 2 workers x {args.threads} thread(s) each, wrk {args.connections} "
         f"connections, {args.seconds}s per run, "
-        f"median of {args.rounds} rounds, {args.keys} API clients taking turns"
+        f"median of {args.rounds} rounds, {args.keys} API clients taking turns "
+        f"from {args.addresses} address(es)"
     )
     report(rows, baseline=rows[0][1])
     print()
