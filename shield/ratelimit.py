@@ -98,14 +98,17 @@ def forget_limiters() -> None:
 
 def hit(item: RateLimitItem, key: str) -> Decision:
     """Count one request against ``item`` for ``key``; raises RedisError if Redis is down."""
-    return _start(item, key)()
+    return _start(item, key, item.key_for(key))()
 
 
-def _start(item: RateLimitItem, key: str) -> Callable[[], Decision]:
-    """Count one request; the function returned reads the decision. Both may raise RedisError."""
+def _start(item: RateLimitItem, key: str, window: str) -> Callable[[], Decision]:
+    """Count one request; the function returned reads the decision. Both may raise RedisError.
+
+    ``window`` is ``item.key_for(key)``, which the caller has already computed.
+    """
     strategy = limiter()
     if isinstance(strategy.storage, RedisStorage):
-        return _start_redis(strategy.storage, item, key)
+        return _start_redis(strategy.storage, item, window)
     allowed = strategy.hit(item, key)
     reset_at, remaining = strategy.get_window_stats(item, key)
     decision = Decision(
@@ -139,12 +142,12 @@ return {1, count + 1, oldest or ARGV[1]}
 """
 
 
-def _start_redis(storage: RedisStorage, item: RateLimitItem, key: str) -> Callable[[], Decision]:
+def _start_redis(storage: RedisStorage, item: RateLimitItem, window: str) -> Callable[[], Decision]:
     """``MovingWindowRateLimiter.hit`` then ``get_window_stats``, in one atomic Redis call."""
     now, expiry = time.time(), item.get_expiry()
     call = store.start(
         _ACQUIRE_AND_READ,
-        keys=[storage.prefixed_key(item.key_for(key))],
+        keys=[storage.prefixed_key(window)],
         args=[now, item.amount, expiry],
     )
 
@@ -227,20 +230,20 @@ def begin(item: RateLimitItem, key: str, *, tier: str) -> Pending:
     counted request leaves the window. Nothing can be granted to it before then, on any
     process, so asking Redis would only cost a round trip, and an abusive client nothing.
     """
-    memory_key = item.key_for(key)
-    refused = _refusals.get(memory_key)
+    window = item.key_for(key)
+    refused = _refusals.get(window)
     if refused is not None and refused.reset_at > time.time():
         _count(tier, "limited")
-        return Pending(tier, memory_key, decision=refused)
+        return Pending(tier, window, decision=refused)
     if store.redis_url() and not store.available():
         _fail_open(tier)
-        return Pending(tier, memory_key)
+        return Pending(tier, window)
     try:
-        read = _start(item, key)
+        read = _start(item, key, window)
     except store.RedisError as exc:
         _fail_open(tier, exc)
-        return Pending(tier, memory_key)
-    return Pending(tier, memory_key, read=read)
+        return Pending(tier, window)
+    return Pending(tier, window, read=read)
 
 
 def decide(item: RateLimitItem, key: str, *, tier: str) -> Decision | None:
