@@ -59,8 +59,9 @@ INSTALLED_APPS = [
     "accounts",
     "shield",
     "catalog",
-    "streaming",
+    "videos",
     "progress",
+    "streaming",
 ]
 
 MIDDLEWARE = [
@@ -366,6 +367,57 @@ PROGRESS_CONTINUE_WATCHING_LIMIT = env_int("PROGRESS_CONTINUE_WATCHING_LIMIT", 2
 # How long the playback token the watch page gives the player stays good (progress/tokens.py).
 # Longer than any film with a pause or two; past it the player's session cookie takes over.
 PROGRESS_TOKEN_MAX_AGE = env_int("PROGRESS_TOKEN_MAX_AGE", 6 * 3600, minimum=60)
+
+# --- Self-hosted video (videos/) -------------------------------------------------------------
+
+# Uploaded sources and the HLS renditions made from them. Both stay outside MEDIA_ROOT: nothing
+# here is public; renditions go out only behind signed URLs (nginx secure_link, or Django when
+# HLS_SERVED_BY_DJANGO).
+VIDEO_ROOT = Path(env_str("VIDEO_ROOT", str(BASE_DIR / "var" / "videos")))
+VIDEO_SOURCE_ROOT = VIDEO_ROOT / "sources"
+HLS_ROOT = VIDEO_ROOT / "hls"
+# The largest source an editor may upload; nginx's client_max_body_size in deploy/ matches.
+VIDEO_UPLOAD_MAX_BYTES = env_int("VIDEO_UPLOAD_MAX_BYTES", 8 * 1024**3, minimum=1)
+# Empty: `ffmpeg`/`ffprobe` on PATH, else the ffmpeg binary of the imageio-ffmpeg wheel.
+FFMPEG_BINARY = env_str("FFMPEG_BINARY")
+FFPROBE_BINARY = env_str("FFPROBE_BINARY")
+# Rung heights, tallest first; rungs above the source's height are never made.
+try:
+    VIDEO_LADDER = sorted(
+        {int(h) for h in env_list("VIDEO_LADDER", ["1080", "720", "480", "360"])}, reverse=True
+    )
+except ValueError:
+    VIDEO_LADDER = []
+if not VIDEO_LADDER or min(VIDEO_LADDER) < 144:
+    raise ImproperlyConfigured("VIDEO_LADDER must be comma-separated heights of 144 or more")
+# x264's speed/size trade-off: "veryfast" transcodes a 1080p film several times faster than
+# real time on a small server at a bitrate cost viewers do not see at these rates.
+VIDEO_X264_PRESET = env_str("VIDEO_X264_PRESET", "veryfast")
+# A keyframe every 2 s in every rung, so players can switch rungs at any 2 s boundary, and
+# segments of two of them: short enough for a quick start, long enough to keep requests few.
+VIDEO_KEYFRAME_SECONDS = 2
+VIDEO_SEGMENT_SECONDS = env_int("VIDEO_SEGMENT_SECONDS", 4, minimum=VIDEO_KEYFRAME_SECONDS)
+if VIDEO_SEGMENT_SECONDS % VIDEO_KEYFRAME_SECONDS or VIDEO_SEGMENT_SECONDS > 6:
+    raise ImproperlyConfigured("VIDEO_SEGMENT_SECONDS must be 2, 4 or 6")
+# A transcode that has not reported progress for this long is taken to be dead (its worker
+# was killed): the sweeper queues it again, and another attempt may take its lock.
+VIDEO_STALL_SECONDS = env_float("VIDEO_STALL_SECONDS", 120.0, minimum=1.0)
+# The key nginx's secure_link_md5 shares with us (deploy/nginx). Development derives one from
+# SECRET_KEY; production must set it, since nginx needs the same value.
+HLS_SIGNING_KEY = env_str("HLS_SIGNING_KEY")
+if not HLS_SIGNING_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("HLS_SIGNING_KEY must be set when STREAMSITE_ENV=production")
+    HLS_SIGNING_KEY = "development-hls-key-" + SECRET_KEY[-16:]
+# Signed HLS URLs expire on a bucket boundary at least HLS_URL_LIFETIME ahead, so every viewer
+# in a bucket gets the same URLs and a CDN caches each segment once. At least as long as a
+# playback token: a film paused for hours must still play on.
+HLS_URL_BUCKET = env_int("HLS_URL_BUCKET", 3600, minimum=1)
+HLS_URL_LIFETIME = env_int("HLS_URL_LIFETIME", PROGRESS_TOKEN_MAX_AGE, minimum=1)
+if HLS_URL_LIFETIME < PROGRESS_TOKEN_MAX_AGE:
+    raise ImproperlyConfigured("HLS_URL_LIFETIME must be at least PROGRESS_TOKEN_MAX_AGE")
+# Where no nginx is in front (`make run`), Django serves /hls/ with the same signature check.
+HLS_SERVED_BY_DJANGO = env_bool("HLS_SERVED_BY_DJANGO", not PRODUCTION)
 
 # --- Celery ---------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/", include(api_patterns)),
+    # Signed HLS files, where no nginx serves them (HLS_SERVED_BY_DJANGO).
+    path("", include("videos.urls")),
     path("", include("catalog.urls")),
 ]
 

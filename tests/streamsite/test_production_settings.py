@@ -28,6 +28,7 @@ def production_env(**overrides: str) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "streamsite.settings",
             "STREAMSITE_ENV": "production",
             "SECRET_KEY": secrets.token_urlsafe(50),
+            "HLS_SIGNING_KEY": secrets.token_urlsafe(32),
             "ALLOWED_HOSTS": HOST,
             "LOG_LEVEL": "ERROR",
         }
@@ -54,6 +55,13 @@ def test_production_requires_the_allowed_hosts():
 
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must be set" in result.stderr
+
+
+def test_production_requires_the_key_nginx_checks_video_links_with():
+    result = run(["manage.py", "check"], production_env(HLS_SIGNING_KEY=""))
+
+    assert result.returncode != 0
+    assert "HLS_SIGNING_KEY must be set" in result.stderr
 
 
 # Requests through the whole middleware stack of a production process, as nginx would send

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class VideosConfig(AppConfig):
+    name = "videos"
+    verbose_name = "Self-hosted video"
+    default_auto_field = "django.db.models.BigAutoField"
