@@ -46,4 +46,13 @@ app.conf.beat_schedule = {
         "schedule": settings.CACHE_TTLS["catalog"] / 2,
         "options": {"expires": settings.CACHE_TTLS["catalog"] / 2},
     },
+    # Every VIDEO_STALL_SECONDS / 2 (60 s at the default 120 s): a transcode whose worker was
+    # killed stops renewing its lock, and is queued again within one stall period plus this
+    # interval, instead of after the broker's one-hour visibility timeout. An idle site pays
+    # one indexed query per run.
+    "requeue-stalled-transcodes": {
+        "task": "videos.requeue_stalled",
+        "schedule": settings.VIDEO_STALL_SECONDS / 2,
+        "options": {"expires": settings.VIDEO_STALL_SECONDS / 2},
+    },
 }

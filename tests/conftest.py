@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from catalog.models import Genre, Movie
 from catalog.services import GenreData, MovieData, upsert_movie
 
-pytest_plugins = ["tests.conftest_browser"]
+pytest_plugins = ["tests.conftest_browser", "tests.celery_worker", "tests.video_fixtures"]
 
 _tmdb_ids = itertools.count(900_000)
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
+import functools
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +25,7 @@ from progress.buffer import Heartbeat
 from progress.models import WatchProgress
 from progress.upsert import ProgressRow, write_rows
 from streamsite.celery import app
-from tests.redis_process import RedisProcess, redis_process
+from tests.celery_worker import WorkerFactory, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEWERS = 3000  # one batch of this many rows: the worker is inside it for a while
@@ -37,98 +33,18 @@ VIEWERS = 3000  # one batch of this many rows: the worker is inside it for a whi
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@dataclass
-class Worker:
-    process: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for_output(self, text: str, timeout: float = 60.0) -> None:
-        wait_until(lambda: text in self.output, timeout, f"worker never printed {text!r}", self)
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, message: str, worker: Worker | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if worker is not None and worker.process.poll() is not None:
-            pytest.fail(f"worker exited ({worker.process.returncode}):\n{worker.output}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{message}\n{worker.output if worker else ''}")
-        time.sleep(0.1)
+# What these workers need beyond the shared defaults: one batch holds every viewer, a short
+# lease so a dead flusher's batch is taken again quickly, and quick retries.
+PROGRESS_ENV = {
+    "PROGRESS_FLUSH_BATCH_SIZE": str(VIEWERS + 100),
+    "PROGRESS_FLUSH_LEASE_SECONDS": "2",
+    "PROGRESS_FLUSH_BACKOFF_BASE": "0.05",
+}
 
 
 @pytest.fixture
-def broker(settings: Any) -> Iterator[RedisProcess]:
-    """A Redis of the test's own: the buffer of this process and the worker's, and the broker."""
-    with redis_process() as redis:
-        settings.CACHES = redis.cache_settings()
-        saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-        saved_pools = (app._pool, app.amqp._producer_pool)
-        app.conf.update(broker_url=redis.url, task_always_eager=False)
-        # Connection and producer pools built for another broker must not be reused.
-        app._pool = app.amqp._producer_pool = None
-        try:
-            yield redis
-        finally:
-            app.conf.update(saved)
-            app._pool, app.amqp._producer_pool = saved_pools
-
-
-WorkerFactory = Callable[..., Worker]
-
-
-@pytest.fixture
-def start_worker(broker: RedisProcess, tmp_path: Path) -> Iterator[WorkerFactory]:
-    """Start real `celery worker` processes on the test database and broker."""
-    workers: list[Worker] = []
-
-    def start(*extra_args: str, **env_overrides: str) -> Worker:
-        db = connection.settings_dict
-        env = {
-            **os.environ,
-            # The database pytest-django created, where this test's rows are committed.
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": broker.url,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "DJANGO_SETTINGS_MODULE": "streamsite.settings",
-            "PROGRESS_FLUSH_BATCH_SIZE": str(VIEWERS + 100),
-            "PROGRESS_FLUSH_LEASE_SECONDS": "2",
-            "PROGRESS_FLUSH_BACKOFF_BASE": "0.05",
-            **env_overrides,
-        }
-        command = [
-            sys.executable, "-m", "celery", "-A", "streamsite", "worker", "--loglevel=INFO",
-            "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "--hostname", f"progress{len(workers)}@%h", *extra_args,
-        ]  # fmt: skip
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        worker = Worker(process)
-        threading.Thread(target=_collect, args=(worker,), daemon=True).start()
-        workers.append(worker)
-        worker.wait_for_output(" ready.")
-        return worker
-
-    yield start
-    for worker in workers:
-        if worker.process.poll() is None:
-            worker.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.process.wait(timeout=30)
-        if worker.process.poll() is None:
-            worker.process.kill()
-
-
-def _collect(worker: Worker) -> None:
-    assert worker.process.stdout is not None
-    for line in worker.process.stdout:
-        worker.lines.append(line)
+def start_worker(start_celery_worker: WorkerFactory) -> WorkerFactory:
+    return functools.partial(start_celery_worker, **PROGRESS_ENV)
 
 
 @pytest.fixture

@@ -1,0 +1,212 @@
+"""Editors upload a movie's video on the movie's own admin page and follow its transcode live.
+
+The upload is probed while the form is checked: a file with no video stream is refused on the
+field, with ffmpeg's reason, and nothing is kept. A kept one is transcoded after the commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import filesizeformat
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from catalog.admin import MovieAdmin
+from videos import services
+from videos.models import Rendition, VideoAsset
+
+Status = VideoAsset.Status
+IN_PROGRESS = (Status.UPLOADED, Status.PROBING, Status.TRANSCODING)
+
+
+class UploadForm(forms.ModelForm):
+    class Meta:
+        model = VideoAsset
+        fields = ("source",)
+
+    def clean_source(self) -> Any:
+        upload = self.cleaned_data["source"]
+        if upload.size > settings.VIDEO_UPLOAD_MAX_BYTES:
+            limit = filesizeformat(settings.VIDEO_UPLOAD_MAX_BYTES)
+            raise forms.ValidationError(f"The file is larger than the {limit} allowed.")
+        try:
+            self.probe = services.probe_upload(upload)
+        except services.VideoRejected as exc:
+            raise forms.ValidationError(f"{upload.name} was refused: {exc}") from None
+        return upload
+
+
+class UploadFormSet(forms.BaseInlineFormSet):
+    def save_new(self, form: UploadForm, commit: bool = True) -> VideoAsset:
+        # Through the service, so the transcode is queued once the movie's save commits.
+        return services.add_video(
+            movie=self.instance, source=form.cleaned_data["source"], probe=form.probe
+        )
+
+
+def progress_html(asset: VideoAsset) -> str:
+    """Status and percent; assets still at work are refreshed live by video_admin.js."""
+    live = asset.status in IN_PROGRESS and asset.pk
+    url = reverse("admin:videos_videoasset_progress", args=[asset.pk]) if live else ""
+    return format_html(
+        '<span class="video-progress" data-progress-url="{}">'
+        '<progress max="100" value="{}"></progress> <span data-status>{}</span></span>',
+        url,
+        asset.percent,
+        f"{asset.get_status_display()}, {asset.percent}%" if live else asset.get_status_display(),
+    )
+
+
+class VideoAssetInline(admin.TabularInline):
+    """On the movie's page: its uploads, and a field to add one."""
+
+    model = VideoAsset
+    form = UploadForm
+    formset = UploadFormSet
+    extra = 1
+    max_num = None
+    can_delete = True
+    fields = ("source", "progress", "ladder", "created_at")
+    readonly_fields = ("progress", "ladder", "created_at")
+    show_change_link = True
+    verbose_name = "video"
+    verbose_name_plural = "Videos (adaptive HLS; the newest ready one plays)"
+
+    class Media:
+        js = ("js/video_admin.js",)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # uploads are added or removed, not edited in place
+
+    @admin.display(description="Progress")
+    def progress(self, asset: VideoAsset) -> str:
+        return progress_html(asset) if asset.pk else "—"
+
+    @admin.display(description="Ladder")
+    def ladder(self, asset: VideoAsset) -> str:
+        return ", ".join(f"{r.height}p" for r in asset.renditions.all()) or "—"
+
+
+# catalog's MovieAdmin knows nothing of videos; videos adds its inline to it.
+MovieAdmin.inlines = (*MovieAdmin.inlines, VideoAssetInline)
+
+
+class RenditionInline(admin.TabularInline):
+    model = Rendition
+    extra = 0
+    can_delete = False
+    fields = ("height", "width", "bandwidth", "average_bandwidth", "codecs", "playlist")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(VideoAsset)
+class VideoAssetAdmin(admin.ModelAdmin):
+    list_display = ("movie", "progress", "height", "duration_display", "created_at", "ready_at")
+    list_filter = ("status",)
+    list_select_related = ("movie",)
+    search_fields = ("movie__title", "=movie__tmdb_id")
+    actions = ("transcode_again",)
+    inlines = (RenditionInline,)
+    change_form_template = "admin/videos/videoasset/change_form.html"
+    fields = (
+        "movie",
+        "source",
+        "progress",
+        "error",
+        ("width", "height", "frame_rate"),
+        ("duration", "video_codec", "audio_codec"),
+        "master_playlist",
+        ("created_at", "ready_at"),
+    )
+    readonly_fields = (
+        "movie",
+        "source",
+        "progress",
+        "error",
+        "width",
+        "height",
+        "frame_rate",
+        "duration",
+        "video_codec",
+        "audio_codec",
+        "master_playlist",
+        "created_at",
+        "ready_at",
+    )
+
+    class Media:
+        js = ("js/video_admin.js",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # uploads start on the movie's page
+
+    @admin.display(description="Progress", ordering="status")
+    def progress(self, asset: VideoAsset) -> str:
+        return progress_html(asset)
+
+    @admin.display(description="Length", ordering="duration")
+    def duration_display(self, asset: VideoAsset) -> str:
+        if asset.duration is None:
+            return "—"
+        minutes, seconds = divmod(round(asset.duration), 60)
+        return f"{minutes}:{seconds:02d}"
+
+    @admin.action(description="Transcode again (failed videos)")
+    def transcode_again(self, request: HttpRequest, queryset: QuerySet[VideoAsset]) -> None:
+        queued = sum(services.transcode_again(asset=asset) for asset in queryset)
+        skipped = queryset.count() - queued
+        self.message_user(request, f"{queued} video(s) queued to transcode again.")
+        if skipped:
+            self.message_user(
+                request, f"{skipped} skipped: only failed videos are redone.", messages.WARNING
+            )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:asset_id>/progress/",
+                view(self.progress_view),
+                name="videos_videoasset_progress",
+            ),
+            path(
+                "<int:asset_id>/transcode-again/",
+                view(self.transcode_again_view),
+                name="videos_videoasset_transcode_again",
+            ),
+            *super().get_urls(),
+        ]
+
+    def progress_view(self, request: HttpRequest, asset_id: int) -> JsonResponse:
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "forbidden"}, status=403)
+        asset = get_object_or_404(VideoAsset, pk=asset_id)
+        return JsonResponse(
+            {
+                "status": asset.status,
+                "label": asset.get_status_display(),
+                "percent": asset.percent,
+                "error": asset.error,
+                "done": asset.status not in IN_PROGRESS,
+            }
+        )
+
+    def transcode_again_view(self, request: HttpRequest, asset_id: int) -> Any:
+        asset = get_object_or_404(VideoAsset, pk=asset_id)
+        if request.method != "POST" or not self.has_change_permission(request, asset):
+            return redirect("admin:videos_videoasset_change", asset_id)
+        if services.transcode_again(asset=asset):
+            self.message_user(request, "Queued to transcode again.")
+        else:
+            self.message_user(request, "Only a failed video is transcoded again.", messages.ERROR)
+        return redirect("admin:videos_videoasset_change", asset_id)
