@@ -10,8 +10,12 @@ class StreamingConfig(AppConfig):
         from catalog.models import Movie
         from streaming import signals
         from streaming.models import Provider
+        from videos.models import Subtitle, VideoAsset
 
         post_save.connect(signals.provider_changed, sender=Provider, weak=False)
         post_delete.connect(signals.provider_changed, sender=Provider, weak=False)
         post_save.connect(signals.movie_changed, sender=Movie, weak=False)
         post_delete.connect(signals.movie_changed, sender=Movie, weak=False)
+        for model in (VideoAsset, Subtitle):
+            post_save.connect(signals.video_changed, sender=model, weak=False)
+            post_delete.connect(signals.video_changed, sender=model, weak=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
+
 from streaming.models import PROBE_FIELDS
 from streaming.sources import NAMESPACE
 from streamsite import cache
@@ -24,3 +26,9 @@ def movie_changed(*, update_fields: frozenset[str] | None = None, **kwargs: Any)
     if update_fields is not None and not set(update_fields) & MOVIE_FIELDS:
         return
     cache.bump(NAMESPACE)
+
+
+def video_changed(*, using: str | None = None, **kwargs: Any) -> None:
+    # A self-hosted upload became ready (or was deleted, or got a subtitle track). After the
+    # commit: bumping earlier would let a reader refill the cache from the rows before it.
+    transaction.on_commit(lambda: cache.bump(NAMESPACE), using=using)

@@ -90,7 +90,7 @@ def resolve(movie_id: int) -> Resolution | None:
 
 
 def load_candidates(movie_id: int) -> Candidates | None:
-    """Two queries: the movie, then the enabled providers in priority order."""
+    """The movie, its ready upload (and that one's subtitles), the enabled providers by priority."""
     row = (
         Movie.objects.published()
         .filter(pk=movie_id)

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import requests
 
 from streamsite import metrics, resilience
+from videos import signing
 
 EMBED = "embed"
 HLS = "hls"
@@ -69,8 +70,22 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
+class Track:
+    """A subtitle track of a self-hosted source: a WebVTT file under the asset's directory."""
+
+    language: str
+    label: str
+    filename: str
+
+
+@dataclass(frozen=True)
 class Source:
-    """One way to play one movie. ``page_url`` + ``params`` is the player without options."""
+    """One way to play one movie. ``page_url`` + ``params`` is the player without options.
+
+    A self-hosted source (``kind == HLS``) names its asset and master playlist instead, and
+    its URLs are signed each time they are asked for: the signature expires, so it is never
+    part of what the source cache keeps.
+    """
 
     provider: str
     name: str
@@ -83,15 +98,28 @@ class Source:
     origin: str = ""
     health: Health = field(default_factory=Health)
     check: HealthCheck | None = None
+    asset_id: int | None = None
+    tracks: tuple[Track, ...] = ()
 
     def url(self, *, start: int | None = None, color: str | None = None) -> str:
-        """The player URL, starting at ``start`` seconds and tinted ``color`` where supported."""
+        """The player URL, starting at ``start`` seconds and tinted ``color`` where supported.
+
+        For HLS, the signed master playlist; the player itself seeks to ``start``.
+        """
+        if self.asset_id is not None:
+            return signing.signed_url(self.asset_id, self.page_url)
         params = dict(self.params)
         if color and self.color_param:
             params[self.color_param] = normalize_color(color)
         if start and self.start_param:
             params[self.start_param] = str(int(start))
         return f"{self.page_url}?{urlencode(params)}" if params else self.page_url
+
+    def subtitles(self) -> list[tuple[Track, str]]:
+        """Each subtitle track with its signed URL."""
+        if self.asset_id is None:
+            return []
+        return [(track, signing.signed_url(self.asset_id, track.filename)) for track in self.tracks]
 
 
 @dataclass(frozen=True)

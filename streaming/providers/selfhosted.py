@@ -1,29 +1,53 @@
-"""Self-hosted HLS: movies an editor uploaded, transcoded to an adaptive ladder and served by us.
+"""Self-hosted HLS: the movie's own upload, transcoded to an adaptive ladder by ``videos``.
 
-Always ranked before every embed provider. The uploads themselves (``VideoAsset``) arrive with
-the HLS pipeline; until then no movie has a ready asset, so this adapter offers nothing.
+Always ranked before every embed provider, and never behind a circuit breaker: our own nginx
+serves it, so it still plays when every provider is down. Its URLs are signed when a page or an
+answer is built (``Source.url``), not here: what this adapter returns is cached.
 """
 
 from __future__ import annotations
 
 from streaming.providers.base import (
-    MovieLike,
+    HLS,
+    MovieRef,
     ProviderStatus,
     SearchHit,
     Source,
     SourceUnavailable,
+    Track,
 )
+from videos import services as videos
 
 SLUG = "self-hosted"
 NAME = "StreamSite"
 
 
 class SelfHostedHLS:
-    def embed_url(self, movie: MovieLike, *, start: int | None = None, **opts: str) -> str:
-        raise SourceUnavailable(f"no self-hosted video for TMDb id {movie.tmdb_id}")
+    def embed_url(self, movie: MovieRef, *, start: int | None = None, **opts: str) -> str:
+        found = self.sources(movie)
+        if not found:
+            raise SourceUnavailable(f"no self-hosted video for movie {movie.id}")
+        return found[0].url()
 
-    def sources(self, movie: MovieLike) -> list[Source]:
-        return []
+    def sources(self, movie: MovieRef) -> list[Source]:
+        asset = videos.playing_asset(movie_id=movie.id)
+        if asset is None:
+            return []
+        tracks = tuple(
+            Track(language=sub.language, label=sub.label, filename=sub.filename)
+            for sub in asset.subtitles.all()
+        )
+        return [
+            Source(
+                provider=SLUG,
+                name=NAME,
+                kind=HLS,
+                priority=0,
+                page_url=asset.master_playlist,
+                asset_id=asset.pk,
+                tracks=tracks,
+            )
+        ]
 
     def status(self) -> ProviderStatus:
         # Served by our own nginx: there is no remote circuit to open.

@@ -228,7 +228,7 @@ def test_no_enabled_provider_is_a_503_saying_so(api_client, make_movie, make_pro
 # --- Caching ------------------------------------------------------------------------------
 
 
-def test_sources_cost_two_queries_however_many_providers_then_none_from_cache(
+def test_sources_cost_three_queries_however_many_providers_then_none_from_cache(
     api_client, make_movie, make_provider, provider_server, django_assert_num_queries
 ):
     server = provider_server("healthy")
@@ -236,7 +236,7 @@ def test_sources_cost_two_queries_however_many_providers_then_none_from_cache(
         make_provider(server.base_url, priority=priority)
     movie = make_movie()
 
-    with django_assert_num_queries(2):  # the movie, the providers
+    with django_assert_num_queries(3):  # the movie, its self-hosted video, the providers
         first = api_client.get(f"/api/streaming/sources/{movie.pk}")
     with django_assert_num_queries(0):
         second = api_client.get(f"/api/streaming/sources/{movie.pk}")
