@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,13 +48,19 @@ class StrictParams(serializers.Serializer):
 class MovieListParams(StrictParams):
     allowed_extra = ("cursor",)
 
-    genre = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Genre.objects.only("id", "slug"), required=False
-    )
+    # A slug first (which also refuses characters PostgreSQL cannot compare, such as NUL),
+    # then the genre it names.
+    genre = serializers.SlugField(max_length=64, required=False)
     year = serializers.IntegerField(min_value=1870, max_value=2100, required=False)
     featured = serializers.BooleanField(required=False)
     ordering = serializers.ChoiceField(choices=list(ORDERINGS), default="popularity")
     page_size = serializers.IntegerField(min_value=1, max_value=100, default=24)
+
+    def validate_genre(self, slug: str) -> Genre:
+        genre = Genre.objects.only("id", "slug").filter(slug=slug).first()
+        if genre is None:
+            raise ValidationError(f"No genre is called {slug!r}.")
+        return genre
 
 
 class SearchParams(StrictParams):
@@ -124,11 +131,19 @@ class MovieCursorPagination(CursorPagination):
         self.ordering = ordering
         self.page_size = page_size
 
-    def decode_cursor(self, request: Request) -> Any:
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """The cursor, once its position is known to be a value of the ordering's first column:
+        a cursor is only base64 of a query string, so anyone can write one by hand."""
         try:
-            return super().decode_cursor(request)
-        except NotFound:
+            cursor = super().decode_cursor(request)
+            if cursor is not None and cursor.position is not None:
+                column = Movie._meta.get_field(self.ordering[0].lstrip("-"))
+                column.to_python(cursor.position)
+                if "\x00" in cursor.position:  # PostgreSQL cannot compare text holding one
+                    raise DjangoValidationError("null character")
+        except (NotFound, DjangoValidationError):
             raise ValidationError({"cursor": ["Invalid or expired cursor."]}) from None
+        return cursor
 
 
 # --- Views ----------------------------------------------------------------------------------

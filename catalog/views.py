@@ -95,8 +95,14 @@ def browse(request: HttpRequest) -> HttpResponse:
 @require_safe
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
+    error = ""
     if len(query) > MAX_QUERY_LENGTH:
-        context = {"query": query[:MAX_QUERY_LENGTH], "results": [], "error": "too_long"}
+        error = "too_long"
+    elif "\x00" in query:  # typed by nobody, and PostgreSQL cannot compare text holding one
+        error = "null_character"
+    if error:
+        shown = query[:MAX_QUERY_LENGTH].replace("\x00", "")
+        context = {"query": shown, "results": [], "error": error}
         return render(request, "catalog/search.html", context, status=400)
     results = list(Movie.objects.published().with_card_fields().search(query)[:48]) if query else []
     return render(request, "catalog/search.html", {"query": query, "results": results})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 import pytest
@@ -83,6 +84,35 @@ def test_bad_list_parameters_are_400_naming_the_parameter(api_client, make_movie
     assert body["error"] == "invalid"
     assert field in body["fields"]
     assert body["detail"].startswith(f"{field}:")
+
+
+def cursor(text: str) -> str:
+    """A cursor as DRF encodes one (base64 of its query string), with any content."""
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("genre=%00", "genre"),
+        ("genre=drama%00", "genre"),
+        (f"cursor={cursor('p=abc')}", "cursor"),
+        (f"ordering=rating&cursor={cursor('p=abc')}", "cursor"),
+        (f"ordering=newest&cursor={cursor('p=notadate')}", "cursor"),
+        (f"ordering=oldest&cursor={cursor('p=99999-01-01')}", "cursor"),
+        (f"ordering=title&cursor={cursor('p=a' + chr(0))}", "cursor"),
+        (f"cursor={cursor('o=abc&p=1')}", "cursor"),
+    ],
+)
+def test_crafted_list_parameters_are_400_naming_the_parameter_never_500(
+    api_client, make_movie, query, field
+):
+    make_movie("Anything", genres=("Drama",))
+
+    response = api_client.get(f"/api/movies?{query}")
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == [field]
 
 
 def test_list_query_count_does_not_grow_with_results(

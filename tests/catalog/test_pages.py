@@ -299,6 +299,17 @@ def test_search_longer_than_200_characters_is_400_with_a_message(client, make_mo
     assert card_links(response) == []
 
 
+@pytest.mark.parametrize("query", ["a\x00", "\x00"])
+def test_search_with_a_null_character_is_400_with_a_message(client, make_movie, query):
+    fight_club(make_movie)
+
+    response = client.get("/search/", {"q": query})
+
+    assert response.status_code == 400
+    assertContains(response, "cannot contain", status_code=400)
+    assert card_links(response) == []
+
+
 # --- Detail ---------------------------------------------------------------------------------
 
 
