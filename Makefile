@@ -12,7 +12,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/streamsite
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install install-dev services migrate demo worker beat bench clean
+.PHONY: run test lint format install install-dev services migrate demo worker beat bench vendor clean
 
 run: $(VENV)/.runtime migrate demo
 	$(MANAGE) runserver $(HOST):$(PORT)
@@ -68,6 +68,14 @@ beat: $(VENV)/.runtime
 
 bench: $(VENV)/.dev services
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Browser libraries are committed under static/vendor/, so `make run` and `make test` need no
+# npm. To update one: `npm install --save-exact hls.js@<version>`, then `make vendor`, then
+# commit package.json, package-lock.json and static/vendor/ together.
+vendor:
+	npm ci
+	mkdir -p static/vendor/hls.js
+	cp node_modules/hls.js/dist/hls.min.js node_modules/hls.js/LICENSE static/vendor/hls.js/
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache
