@@ -9,7 +9,13 @@ from typing import Any
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# A request that takes longer than this is stuck; let the arbiter replace the worker.
+# With threads > 1 gunicorn runs gthread workers, whose main loop tells the arbiter it is alive
+# every second whatever its threads are doing: this is then how long a worker may stay silent
+# (hung) before it is replaced, not a limit on one request. That is what lets an editor's video
+# upload (up to VIDEO_UPLOAD_MAX_BYTES, 8 GiB) pass: nginx buffers it whole, then hands it over
+# at local speed (a minute or so for 8 GiB, while Django streams it to disk), and the admin
+# probes and stores it before answering; nginx's /admin/ timeouts cover those minutes. With
+# GUNICORN_THREADS=1 (sync workers) it would be a per-request limit and cut such uploads off.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 
