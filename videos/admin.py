@@ -19,8 +19,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from catalog.admin import MovieAdmin
-from videos import services
-from videos.models import Rendition, VideoAsset
+from videos import services, subtitles
+from videos.models import Rendition, Subtitle, VideoAsset
 
 Status = VideoAsset.Status
 IN_PROGRESS = (Status.UPLOADED, Status.PROBING, Status.TRANSCODING)
@@ -109,6 +109,55 @@ class RenditionInline(admin.TabularInline):
         return False
 
 
+class SubtitleForm(forms.ModelForm):
+    file = forms.FileField(help_text=".srt or .vtt, UTF-8; converted to WebVTT")
+
+    class Meta:
+        model = Subtitle
+        fields = ("language", "label")
+
+    def clean_language(self) -> str:
+        language = self.cleaned_data["language"].strip()
+        if not subtitles.LANGUAGE.fullmatch(language):
+            raise forms.ValidationError("Give a language code such as en, fr or pt-BR.")
+        return language
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > subtitles.MAX_BYTES:
+            raise forms.ValidationError(f"{upload.name} is too large for a subtitle file.")
+        try:
+            self.vtt = subtitles.to_webvtt(upload.read(), filename=upload.name)
+        except subtitles.SubtitleError as exc:
+            raise forms.ValidationError(f"{upload.name}: {exc}") from None
+        return upload
+
+
+class SubtitleFormSet(forms.BaseInlineFormSet):
+    def save_new(self, form: SubtitleForm, commit: bool = True) -> Subtitle:
+        data = form.cleaned_data
+        return subtitles.save_subtitle(
+            asset=self.instance, language=data["language"], label=data["label"], vtt=form.vtt
+        )
+
+    def delete_existing(self, obj: Subtitle, commit: bool = True) -> None:
+        (obj.asset.directory / obj.filename).unlink(missing_ok=True)
+        super().delete_existing(obj, commit=commit)
+
+
+class SubtitleInline(admin.TabularInline):
+    """Subtitle tracks the player offers, one per language (delete a track to replace it)."""
+
+    model = Subtitle
+    form = SubtitleForm
+    formset = SubtitleFormSet
+    extra = 1
+    fields = ("language", "label", "file")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(VideoAsset)
 class VideoAssetAdmin(admin.ModelAdmin):
     list_display = ("movie", "progress", "height", "duration_display", "created_at", "ready_at")
@@ -116,7 +165,7 @@ class VideoAssetAdmin(admin.ModelAdmin):
     list_select_related = ("movie",)
     search_fields = ("movie__title", "=movie__tmdb_id")
     actions = ("transcode_again",)
-    inlines = (RenditionInline,)
+    inlines = (RenditionInline, SubtitleInline)
     change_form_template = "admin/videos/videoasset/change_form.html"
     fields = (
         "movie",
