@@ -31,7 +31,10 @@ if STREAMSITE_ENV not in {"development", "production"}:
     )
 PRODUCTION = STREAMSITE_ENV == "production"
 
-DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+# Off unless asked for, in development too: the demo shows the pages and JSON errors production
+# does, and Django's debug pages (every URL pattern, settings, the environment) only appear to
+# a developer who sets DEBUG=true.
+DEBUG = env_bool("DEBUG", default=False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
@@ -68,6 +71,8 @@ MIDDLEWARE = [
     # First and last: django-prometheus times and counts everything in between.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "streamsite.monitoring.RequestMetricsMiddleware",
+    # Every error on /api/ is JSON, including those Django renders itself (debug pages).
+    "streamsite.errors.ApiErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Client IP, blocks and DDoS detection: before sessions, so a blocked client costs one
@@ -209,6 +214,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Outside production WhiteNoise also serves static files straight from the apps and static/,
+# so `make run` needs no collectstatic (with DEBUG=true it notices edits too).
+WHITENOISE_USE_FINDERS = not PRODUCTION
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 
@@ -442,6 +450,9 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
 
 # --- Logging --------------------------------------------------------------------------------
+
+# Debug pages and error reports also hide connection URLs, which may carry passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "streamsite.errors.ExceptionReporterFilter"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
