@@ -1,10 +1,13 @@
 """gunicorn settings shared by production (deploy/) and the benchmarks (bench/)."""
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from gunicorn import util as gunicorn_util
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -18,6 +21,27 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # GUNICORN_THREADS=1 (sync workers) it would be a per-request limit and cut such uploads off.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+
+# --- Requests gunicorn refuses itself ---------------------------------------------------------
+# A request line or headers over gunicorn's limits (414, 431), or bytes that are no HTTP (400),
+# never reach Django: gunicorn answers them with an HTML page of its own. Its workers write that
+# page through gunicorn.util.write_error, so replacing the function here (the arbiter reads this
+# file before forking workers) gives them the JSON error shape every API answer has. The path
+# is not known at this stage; no browser sends such requests.
+
+
+def _json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    code = reason.lower().replace(" ", "_").replace("-", "_") or "bad_request"
+    detail = f"{reason}: {mesg}"[:300] if mesg else f"{reason}."
+    body = json.dumps({"error": code, "detail": detail}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn_util.write_error = _json_error
 
 # --- Prometheus multiprocess mode -----------------------------------------------------------
 # Every worker writes its figures to files in this directory and /metrics adds them up, so a

@@ -21,6 +21,7 @@ balancer polling every second from several places costs one round of checks per 
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import threading
@@ -31,9 +32,9 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_http_methods
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,30 @@ _cache: dict[str, Any] = {"until": 0.0, "report": None}
 _lock = threading.Lock()
 
 
-@require_GET
-@never_cache
+# Load balancers and uptime checkers probe with any of these; HEAD gets the status alone.
+PROBE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def probe(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """GET and HEAD run the view; OPTIONS says which methods are answered, checking nothing."""
+
+    @functools.wraps(view)
+    def answer(request: HttpRequest) -> HttpResponse:
+        if request.method == "OPTIONS":
+            response = HttpResponse()
+            response["Allow"] = ", ".join(PROBE_METHODS)
+            return response
+        return view(request)
+
+    return never_cache(require_http_methods(PROBE_METHODS)(answer))
+
+
+@probe
 def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": OK})
 
 
-@require_GET
-@never_cache
+@probe
 def health(request: HttpRequest) -> JsonResponse:
     report = cached_report()
     return JsonResponse(report, status=503 if report["status"] == FAIL else 200)

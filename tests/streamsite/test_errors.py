@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
 from tests.redis_process import free_port
 
@@ -109,3 +110,60 @@ def test_an_uncaught_error_in_an_api_view_is_json_even_with_debug_on(client, set
 
     assert response.status_code == 500
     assert response.json()["error"] == "server_error"
+
+
+# --- Refused before any view, in production (DEBUG off) -------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_disallowed_host_on_the_api_is_a_json_400(client):
+    response = client.get("/api/movies", HTTP_HOST="attacker.example")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "invalid"
+
+
+@pytest.mark.django_db
+def test_a_csrf_failure_on_the_api_is_a_json_403(django_user_model):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(django_user_model.objects.create_user("viewer"))
+
+    for path in ("/api/health", "/api/streaming/sessions"):
+        response = client.post(path, {"movie_id": 1})
+
+        assert response.status_code == 403, path
+        assert response["Content-Type"] == "application/json", path
+        assert response.json()["error"] in {"forbidden", "permission_denied"}, path
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "multipart/form-data; boundary=", "multipart/form-data; boundary=-"],
+)
+def test_a_multipart_body_the_parser_refuses_is_a_json_400(client, django_user_model, content_type):
+    client.force_login(django_user_model.objects.create_user("viewer"))
+
+    response = client.post(
+        "/api/streaming/progress/1", data=b"--x\r\nnot a part", content_type=content_type
+    )
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"] in {"invalid", "parse_error"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/health", "/api/health/live"])
+def test_health_endpoints_answer_head_and_options(client, path):
+    head = client.head(path)
+    options = client.options(path)
+    post = client.post(path)
+
+    assert head.status_code == 200 and head.content == b""
+    assert options.status_code == 200
+    assert set(options["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert post.status_code == 405
+    assert post.json()["error"] == "method_not_allowed"
+    assert set(post["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
