@@ -20,6 +20,7 @@ from streamsite.env import (
     env_networks,
     env_redis_url,
     env_str,
+    weak_secret_key,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +43,14 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when STREAMSITE_ENV=production")
     # Development only: a fixed, obviously insecure key so sessions survive restarts.
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
+elif PRODUCTION and weak_secret_key(SECRET_KEY):
+    # A guessable key lets anyone forge sessions, password resets and playback tokens: refuse
+    # to start rather than warn in a deploy check nobody reads.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for production: use at least 50 characters, 5 of them different, "
+        "not starting with 'django-insecure-' "
+        '(python -c "import secrets; print(secrets.token_urlsafe(50))")'
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

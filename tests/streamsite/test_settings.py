@@ -109,3 +109,25 @@ def test_production_requires_a_secret_key():
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "short-but-secret",
+        "a" * 60,  # long, but only one character
+        "django-insecure-" + "x1y2z3w4v5" * 6,  # Django's own "generate me a real one" prefix
+    ],
+    ids=["short", "repetitive", "insecure-prefix"],
+)
+def test_production_refuses_a_weak_secret_key(weak):
+    result = run_check(
+        STREAMSITE_ENV="production",
+        SECRET_KEY=weak,
+        ALLOWED_HOSTS="streamsite.example",
+        HLS_SIGNING_KEY="h" * 10 + "0123456789" * 4,
+    )
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+    assert weak not in result.stderr  # the message never repeats the key
