@@ -483,8 +483,9 @@ if PRODUCTION:
     # nginx terminates TLS and sets X-Forwarded-Proto (overwriting any client value).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    # Load balancers probe health over plain HTTP inside the network; a redirect is no answer.
-    SECURE_REDIRECT_EXEMPT = [r"^api/health"]
+    # Load balancers probe health and Prometheus scrapes metrics over plain HTTP inside the
+    # network; a redirect is no answer. /metrics guards itself (allowed networks or a token).
+    SECURE_REDIRECT_EXEMPT = [r"^api/health", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)

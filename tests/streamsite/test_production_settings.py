@@ -93,6 +93,22 @@ def test_plain_http_is_redirected_and_https_gets_hsts_but_health_probes_are_answ
     assert seen["probe"] == 200
 
 
+SCRAPE = """
+import json, sys, django
+django.setup()
+from django.test import Client
+scrape = Client().get("/metrics", HTTP_HOST=sys.argv[1])  # plain HTTP, from loopback
+print(json.dumps([scrape.status_code, scrape.get("Location")]))
+"""
+
+
+def test_prometheus_scrapes_metrics_over_plain_http_inside_the_network():
+    result = run(["-c", SCRAPE, HOST], production_env())
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [200, None]
+
+
 SETTINGS = """
 import json, django
 django.setup()
