@@ -136,7 +136,7 @@ class RateLimitMiddleware:
 
 def checks_for(request: HttpRequest) -> list[Check]:
     path = request.path
-    if is_exempt(path):
+    if is_exempt(path) or path.startswith(tuple(settings.RATELIMIT_EXEMPT_PATHS)):
         return []
     if request.method == "POST" and not is_api(path):
         return _form_checks(request, path)

@@ -3,9 +3,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from streamsite import bench_views, errors, health
+from streamsite import bench_views, errors, health, openapi
 from streamsite.monitoring import metrics_view
 
 api_patterns = [
@@ -14,7 +14,7 @@ api_patterns = [
     path("", include("progress.api_urls")),
     path("", include("catalog.api_urls")),
     path("", include("streaming.api_urls")),
-    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    path("schema", openapi.SchemaView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: the CSP allows no inline script.
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("health", health.health, name="health"),

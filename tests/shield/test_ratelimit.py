@@ -172,6 +172,24 @@ def test_health_and_pages_are_never_rate_limited():
 
 
 @pytest.mark.django_db
+def test_the_api_docs_and_their_schema_never_eat_into_the_api_allowance():
+    client = client_from("198.51.100.16")
+    with ratelimits(anonymous="2/minute"):
+        loads = [
+            [
+                client.get(path).status_code
+                for path in ("/api/docs", "/api/docs?script=", "/api/schema")
+            ]
+            for _ in range(3)
+        ]
+        first_call = client.get("/api/genres")
+
+    assert loads == [[200, 200, 200]] * 3  # the docs never go blank
+    assert first_call.status_code == 200
+    assert first_call["RateLimit-Remaining"] == "1"  # the docs counted nothing
+
+
+@pytest.mark.django_db
 def test_each_tier_gets_its_own_limit_and_bucket():
     users = get_user_model().objects
     free, premium = users.create_user("free-viewer"), users.create_user("premium-viewer")
