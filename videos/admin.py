@@ -6,6 +6,7 @@ field, with ffmpeg's reason, and nothing is kept. A kept one is transcoded after
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django import forms
@@ -64,38 +65,71 @@ def progress_html(asset: VideoAsset) -> str:
     )
 
 
+def source_name(asset: VideoAsset) -> str:
+    """The uploaded file's name and size (sources are private: there is nothing to link to)."""
+    try:
+        size = filesizeformat(asset.source.size)
+    except OSError:
+        size = "missing"
+    return f"{Path(asset.source.name).name} ({size})"
+
+
 class VideoAssetInline(admin.TabularInline):
-    """On the movie's page: its uploads, and a field to add one."""
+    """On the movie's page: its uploads and how far each has got."""
 
     model = VideoAsset
-    form = UploadForm
-    formset = UploadFormSet
-    extra = 1
-    max_num = None
-    can_delete = True
-    fields = ("source", "progress", "ladder", "created_at")
-    readonly_fields = ("progress", "ladder", "created_at")
+    extra = 0
+    fields = ("file", "progress", "ladder", "created_at")
+    readonly_fields = fields
     show_change_link = True
     verbose_name = "video"
     verbose_name_plural = "Videos (adaptive HLS; the newest ready one plays)"
 
     class Media:
-        js = ("js/video_admin.js",)
+        js = ("videos/js/video_admin.js",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # VideoUploadInline adds them
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # uploads are added or removed, not edited in place
+        return False  # an upload is replaced by another, not edited
+
+    @admin.display(description="File")
+    def file(self, asset: VideoAsset) -> str:
+        return source_name(asset)
 
     @admin.display(description="Progress")
     def progress(self, asset: VideoAsset) -> str:
-        return progress_html(asset) if asset.pk else "—"
+        return progress_html(asset)
 
     @admin.display(description="Ladder")
     def ladder(self, asset: VideoAsset) -> str:
         return ", ".join(f"{r.height}p" for r in asset.renditions.all()) or "—"
 
 
+class VideoUploadInline(admin.TabularInline):
+    """On the movie's page: a field to upload a new video, probed before anything is kept."""
+
+    model = VideoAsset
+    form = UploadForm
+    formset = UploadFormSet
+    extra = 1
+    fields = ("source",)
+    verbose_name = "new video"
+    verbose_name_plural = "Upload a video (transcoded once saved; the current one plays until then)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[VideoAsset]:
+        return super().get_queryset(request).none()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 # catalog's MovieAdmin knows nothing of videos; videos adds its inline to it.
-MovieAdmin.inlines = (*MovieAdmin.inlines, VideoAssetInline)
+MovieAdmin.inlines = (*MovieAdmin.inlines, VideoAssetInline, VideoUploadInline)
 
 
 class RenditionInline(admin.TabularInline):
@@ -169,7 +203,7 @@ class VideoAssetAdmin(admin.ModelAdmin):
     change_form_template = "admin/videos/videoasset/change_form.html"
     fields = (
         "movie",
-        "source",
+        "file",
         "progress",
         "error",
         ("width", "height", "frame_rate"),
@@ -179,7 +213,7 @@ class VideoAssetAdmin(admin.ModelAdmin):
     )
     readonly_fields = (
         "movie",
-        "source",
+        "file",
         "progress",
         "error",
         "width",
@@ -194,10 +228,14 @@ class VideoAssetAdmin(admin.ModelAdmin):
     )
 
     class Media:
-        js = ("js/video_admin.js",)
+        js = ("videos/js/video_admin.js",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # uploads start on the movie's page
+
+    @admin.display(description="File")
+    def file(self, asset: VideoAsset) -> str:
+        return source_name(asset)
 
     @admin.display(description="Progress", ordering="status")
     def progress(self, asset: VideoAsset) -> str:

@@ -69,6 +69,8 @@ class Probe:
 
 def probe(path: Path) -> Probe:
     """Read a file's streams; ``FFmpegError`` naming the problem when it holds no video."""
+    if not path.is_file():
+        raise FFmpegError(f"The file {path.name} is missing.")
     try:
         result = subprocess.run(  # noqa: S603 - our binary, arguments as a list
             [binary(), "-hide_banner", "-nostdin", "-i", str(path)],

@@ -18,9 +18,24 @@ from django.utils import timezone
 from catalog.models import Movie
 
 
-def source_storage() -> FileSystemStorage:
-    # A callable, so a test (or an operator) pointing VIDEO_ROOT elsewhere is followed.
-    return FileSystemStorage(location=settings.VIDEO_SOURCE_ROOT, base_url=None)
+class SourceStorage(FileSystemStorage):
+    """Uploaded sources, under ``VIDEO_SOURCE_ROOT`` as it is when a file is used.
+
+    FileSystemStorage would keep the location it saw at start-up; reading the setting each
+    time lets an overridden setting (a test's own directory) take effect.
+    """
+
+    @property
+    def base_location(self) -> str:
+        return str(settings.VIDEO_SOURCE_ROOT)
+
+    @property
+    def location(self) -> str:
+        return str(Path(self.base_location).resolve())
+
+    @property
+    def base_url(self) -> None:  # sources are never served
+        return None
 
 
 def source_upload_to(asset: VideoAsset, filename: str) -> str:
@@ -53,7 +68,7 @@ class VideoAsset(models.Model):
         FAILED = "failed", "Failed"
 
     movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="videos")
-    source = models.FileField(storage=source_storage, upload_to=source_upload_to, max_length=500)
+    source = models.FileField(storage=SourceStorage(), upload_to=source_upload_to, max_length=500)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
     percent = models.PositiveSmallIntegerField(default=0, help_text="Transcode progress, 0–100")
     error = models.TextField(blank=True, help_text="Why the last attempt failed (ffmpeg's words)")

@@ -103,9 +103,11 @@ def test_editor_fixes_metadata_in_the_change_form(admin_client, make_movie):
             "popularity": "80",
             "vote_average": "8.2",
             "vote_count": "25000",
-            # The page's video upload inline (videos app), left empty.
+            # The page's videos and video upload inlines (videos app), left empty.
             "videos-TOTAL_FORMS": "0",
             "videos-INITIAL_FORMS": "0",
+            "videos-2-TOTAL_FORMS": "0",
+            "videos-2-INITIAL_FORMS": "0",
         },
     )
 

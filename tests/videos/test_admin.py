@@ -33,7 +33,8 @@ def movie_form(movie: Any, **extra: Any) -> dict[str, Any]:
         "popularity": "1",
         "vote_average": "0",
         "vote_count": "0",
-        **management("videos", 1),
+        **management("videos", 0),
+        **management("videos-2", 1),
         **extra,
     }
 
@@ -49,7 +50,7 @@ def test_an_upload_larger_than_memory_streams_to_disk_and_becomes_ready(
     with clip.open("rb") as upload, django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             f"/admin/catalog/movie/{movie.pk}/change/",
-            movie_form(movie, **{"videos-0-source": upload}),
+            movie_form(movie, **{"videos-2-0-source": upload}),
         )
 
     assert response.status_code == 302, response.content.decode()[-3000:]
@@ -66,7 +67,8 @@ def test_a_file_without_video_is_refused_on_its_field_and_nothing_is_kept(
     upload = SimpleUploadedFile("trailer.mp4", b"this is text, not a film\n" * 200)
 
     response = admin_client.post(
-        f"/admin/catalog/movie/{movie.pk}/change/", movie_form(movie, **{"videos-0-source": upload})
+        f"/admin/catalog/movie/{movie.pk}/change/",
+        movie_form(movie, **{"videos-2-0-source": upload}),
     )
 
     assert response.status_code == 200
@@ -86,7 +88,7 @@ def test_the_upload_cap_is_enforced_with_its_size_named(
     with make_clip(seconds=4).open("rb") as upload:
         response = admin_client.post(
             f"/admin/catalog/movie/{movie.pk}/change/",
-            movie_form(movie, **{"videos-0-source": upload}),
+            movie_form(movie, **{"videos-2-0-source": upload}),
         )
 
     assert "The file is larger than the 1000\xa0bytes allowed." in response.content.decode()
