@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from limits import RateLimitItem
@@ -109,8 +110,10 @@ _pending_lock = threading.Lock()
 _PENDING_MAX_IPS = 10_000
 
 
-def _take_pending(ip: str) -> int:
-    """Count one request from ``ip``; returns how many to report to Redis now (0: not yet)."""
+def _take_pending(ip: str, weight: int) -> int | None:
+    """Count a request from ``ip`` as ``weight`` (0 or 1); returns how many to report to Redis
+    now, or None when no check is due yet. A check is due every SHIELD_COUNT_BATCH counted
+    requests and every SHIELD_CHECK_SECONDS, so uncounted ones still learn of a block."""
     now = time.monotonic()
     with _pending_lock:
         entry = _pending.get(ip)
@@ -118,13 +121,13 @@ def _take_pending(ip: str) -> int:
             if len(_pending) >= _PENDING_MAX_IPS:
                 _pending.clear()  # costs a few extra round trips, never a missed block
             _pending[ip] = [0, now]
-            return 1
-        entry[0] += 1
+            return weight
+        entry[0] += weight
         if (
             entry[0] < settings.SHIELD_COUNT_BATCH
             and now - entry[1] < settings.SHIELD_CHECK_SECONDS
         ):
-            return 0
+            return None
         taken, entry[0], entry[1] = int(entry[0]), 0, now
         return taken
 
@@ -143,15 +146,22 @@ def forget_pending() -> None:
 # --- Observation ----------------------------------------------------------------------------
 
 
-def observe_request(ip: str) -> Blocked | None:
-    """Count a request from ``ip``; a Blocked result means refuse it."""
+def observe_request(ip: str, *, accountable: Callable[[], bool] | None = None) -> Blocked | None:
+    """Count a request from ``ip``; a Blocked result means refuse it.
+
+    ``accountable()`` (asked only once the address is known not to be blocked) says the
+    request names a client that answers for its own traffic: a valid API key, held to its
+    tier's limit wherever it comes from. Such requests are not counted toward the request rate
+    of their address, which an integration may exceed well within its limit; they are still
+    refused while the address is blocked.
+    """
     remembered = local_blocks.recall(ip)
     if remembered is not None:
         return remembered
     if not store.available():
         return None
-    count = _take_pending(ip)
-    if not count:
+    count = _take_pending(ip, 0 if accountable is not None and accountable() else 1)
+    if count is None:
         return None
     keys = services.keys_for(ip)
     limit = threshold(Reason.REQUEST_RATE)

@@ -75,13 +75,33 @@ class ShieldMiddleware:
         ip = client_ip(request)
         if not settings.SHIELD_ENABLED or is_exempt(request.path) or detection.allowlisted(ip):
             return self.get_response(request)
-        blocked = detection.observe_request(ip)
+        blocked = detection.observe_request(ip, accountable=lambda: _keyed_api_call(request))
         if blocked is not None:
             return blocked_response(request, blocked)
         response = self.get_response(request)
-        if 400 <= response.status_code < 500 and not is_asset(request.path):
-            detection.observe_error(ip, request.path, response.status_code)
+        status = response.status_code
+        # A 429 is our own answer to a client over its limit, not a sign of abuse: counting it
+        # would escalate a client that honours Retry-After a little late to a block.
+        if 400 <= status < 500 and status != 429 and not is_asset(request.path):
+            detection.observe_error(ip, request.path, status)
         return response
+
+
+def _keyed_api_call(request: HttpRequest) -> bool:
+    """An API call with a valid API key: its tier's limit governs it, not flood detection.
+
+    The key's validity comes from the rate limiter's in-process cache (one query per key per
+    API_KEY_CACHE_SECONDS), so a made-up key is counted like any anonymous request.
+    """
+    if not is_api(request.path):
+        return False
+    raw_key = api_key_from_header(request.META.get("HTTP_AUTHORIZATION"))
+    if not raw_key:
+        return False
+    try:
+        return accounts.cached_api_key_id(raw_key) is not None
+    except DatabaseError:
+        return False
 
 
 def blocked_response(request: HttpRequest, blocked: Blocked) -> HttpResponse:

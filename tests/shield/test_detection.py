@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
+from accounts.services import create_api_key
 from shield import services, store
 from shield.models import Block, Reason
 from tests.shield.conftest import client_from, ratelimits, signals
@@ -93,6 +94,39 @@ def test_a_request_flood_is_blocked():
     assert statuses[:30] == [200] * 30
     assert set(statuses[30:]) == {403}
     assert Block.objects.get(ip=SCANNER).reason == Reason.REQUEST_RATE
+
+
+def test_an_api_key_client_is_held_to_its_tier_limit_never_blocked_as_a_flood(
+    django_user_model,
+):
+    issued = create_api_key(user=django_user_model.objects.create_user("batch"), name="jobs")
+    client = client_from(SCANNER, HTTP_AUTHORIZATION=f"Api-Key {issued.raw_key}")
+    # The shipped ratio, scaled down: the tier allows twice what the flood rule counts.
+    with ratelimits(api="120/minute"), signals(request_rate="60/10 seconds"):
+        statuses = [client.get("/api/genres").status_code for _ in range(125)]
+
+    assert statuses == [200] * 120 + [429] * 5
+    assert not Block.objects.exists()
+
+
+def test_a_flood_with_a_made_up_api_key_is_still_blocked():
+    client = client_from(SCANNER, HTTP_AUTHORIZATION="Api-Key not-a-key-anyone-was-given")
+    with signals(request_rate="30/10 seconds"):
+        statuses = [client.get("/api/genres").status_code for _ in range(40)]
+
+    assert statuses[:30] == [401] * 30
+    assert set(statuses[30:]) == {403}
+    assert Block.objects.get(ip=SCANNER).reason == Reason.REQUEST_RATE
+
+
+def test_rate_limit_refusals_are_not_counted_as_errors_toward_a_block():
+    client = client_from(SCANNER)
+    # A client that honours Retry-After late: refused again and again, escalated never.
+    with ratelimits(anonymous="3/minute"), signals(error_rate="5/30 seconds"):
+        statuses = [client.get("/api/genres").status_code for _ in range(20)]
+
+    assert statuses == [200] * 3 + [429] * 17
+    assert not Block.objects.exists()
 
 
 def test_a_stream_of_client_errors_is_blocked():
