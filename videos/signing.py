@@ -48,4 +48,5 @@ def is_valid(sig: str, expires: int, asset_id: int, *, now: float | None = None)
     """True for an unexpired link signed with our key; the same rule nginx applies."""
     if expires < (time.time() if now is None else now):
         return False
-    return hmac.compare_digest(sig, signature(asset_id, expires))
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a URL may carry.
+    return hmac.compare_digest(sig.encode(), signature(asset_id, expires).encode())

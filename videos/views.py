@@ -54,8 +54,12 @@ def serve_hls(
 def _file(asset_id: int, filename: str) -> Path:
     """The file under the asset's directory; 404 for anything else (``..``, other types)."""
     root = (Path(settings.HLS_ROOT) / str(asset_id)).resolve()
-    path = (root / filename).resolve()
-    if not path.is_relative_to(root) or path.suffix not in FILE_TYPES or not path.is_file():
+    try:
+        path = (root / filename).resolve()
+        found = path.is_relative_to(root) and path.suffix in FILE_TYPES and path.is_file()
+    except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte
+        found = False
+    if not found:
         raise Http404
     return path
 

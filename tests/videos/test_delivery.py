@@ -269,6 +269,25 @@ def test_paths_escaping_the_signed_asset_are_refused(server, path):
     assert SECRET not in reply.body
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "{signature}/{expires}/7/144p/seg_00001.ts%00",
+        "%C3%A9t%C3%A9/{expires}/7/master.m3u8",
+        "{signature}/{expires}/7/144p/" + "a" * 300 + ".ts",
+        "{signature}/99999999999999999999999/7/master.m3u8",
+    ],
+    ids=["nul-byte", "non-ascii-signature", "name-too-long", "huge-expiry"],
+)
+def test_malformed_links_are_refused_never_an_error(server, path):
+    expires = signing.expiry()
+    signature = signing.signature(ASSET, expires)
+
+    reply = fetch(f"{server}/hls/" + path.format(signature=signature, expires=expires))
+
+    assert 400 <= reply.status < 500
+
+
 @pytest.mark.parametrize("file", ["source.mp4", "144p/seg_99999.ts", "144p/", "144p"])
 def test_files_of_other_types_and_missing_files_are_404(server, file):
     reply = fetch(server + signing.signed_url(ASSET, file))
