@@ -52,7 +52,7 @@ class MovieAdmin(admin.ModelAdmin):
         (None, {"fields": ("title", "slug", "original_title", "tagline", "overview")}),
         ("Release", {"fields": ("release_date", "runtime", "genres")}),
         ("Curation", {"fields": ("is_published", "is_featured")}),
-        ("Artwork", {"fields": ("poster_path", "backdrop_path", "poster_preview")}),
+        ("Artwork", {"fields": ("poster_path", "poster_file", "backdrop_path", "poster_preview")}),
         (
             "TMDb",
             {"fields": ("tmdb_id", "imdb_id", "popularity", "vote_average", "vote_count")},

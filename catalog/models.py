@@ -105,6 +105,7 @@ CARD_FIELDS = (
     "release_date",
     "runtime",
     "poster_path",
+    "poster_file",
     "popularity",
     "vote_average",
     "is_featured",
@@ -122,9 +123,12 @@ class Movie(models.Model):
     release_date = models.DateField(null=True, blank=True)
     runtime = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Minutes")
     poster_path = models.CharField(
-        max_length=255, blank=True, help_text="TMDb image path; empty → generated artwork"
+        max_length=255, blank=True, help_text="TMDb image path; empty → poster file or generated"
     )
     backdrop_path = models.CharField(max_length=255, blank=True)
+    # A poster of our own (an editor's upload, or a frame of the movie's video); a TMDb path
+    # above wins over it, and with neither the poster is generated.
+    poster_file = models.FileField(upload_to="posters/", blank=True, max_length=255)
     popularity = models.FloatField(default=0)
     vote_average = models.FloatField(default=0)
     vote_count = models.PositiveIntegerField(default=0)
@@ -182,6 +186,8 @@ class Movie(models.Model):
             size = next((w for w in TMDB_POSTER_WIDTHS if w >= width), "original")
             size_part = f"w{size}" if isinstance(size, int) else size
             return f"{settings.TMDB_IMAGE_URL}/{size_part}{self.poster_path}"
+        if self.poster_file:
+            return self.poster_file.url
         return reverse("catalog:poster", kwargs={"slug": self.slug})
 
     def backdrop_url(self, width: int = 1280) -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.core.files import File
 from django.db import transaction
 from django.db.models import Q
 from django.utils.text import slugify
@@ -153,3 +154,18 @@ def _set_flag(movie_ids: Iterable[int], name: str, value: bool) -> int:
                 movie.save(update_fields=[name, "updated_at"])
                 changed += 1
     return changed
+
+
+def set_poster_frame(*, movie_id: int, name: str, content: File) -> bool:
+    """Give a movie that has no artwork a poster of its own (a frame of its video).
+
+    False, and nothing stored, when it already has a TMDb poster or a poster file: a frame is a
+    stand-in, never a replacement for artwork someone chose.
+    """
+    with transaction.atomic():
+        movie = Movie.objects.select_for_update().filter(pk=movie_id).first()
+        if movie is None or movie.poster_path or movie.poster_file:
+            return False
+        movie.poster_file.save(name, content, save=False)
+        movie.save(update_fields=["poster_file", "updated_at"])
+    return True

@@ -228,6 +228,9 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 WHITENOISE_USE_FINDERS = not PRODUCTION
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+# Uploaded artwork (poster files). nginx serves /media/ in production; where no nginx is in
+# front (`make run`), Django does.
+MEDIA_SERVED_BY_DJANGO = env_bool("MEDIA_SERVED_BY_DJANGO", not PRODUCTION)
 
 # --- REST API -------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.static import serve
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from streamsite import bench_views, errors, health, openapi
@@ -31,6 +32,16 @@ urlpatterns = [
     path("", include("videos.urls")),
     path("", include("catalog.urls")),
 ]
+
+if settings.MEDIA_SERVED_BY_DJANGO:
+    urlpatterns.insert(
+        0,
+        re_path(
+            rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.+)$",
+            serve,
+            {"document_root": settings.MEDIA_ROOT},
+        ),
+    )
 
 if settings.BENCH_ENDPOINTS:
     urlpatterns.insert(0, path("bench/bare", bench_views.bare, name="bench-bare"))

@@ -61,8 +61,9 @@ def make_clip(tmp_path_factory: pytest.TempPathFactory) -> ClipFactory:
 
 @pytest.fixture
 def video_root(settings: Any, tmp_path: Path) -> Path:
-    """Sources and renditions of this test only."""
+    """Sources, renditions and poster frames of this test only."""
     root = tmp_path / "videos"
+    settings.MEDIA_ROOT = tmp_path / "media"
     settings.VIDEO_ROOT = root
     settings.VIDEO_SOURCE_ROOT = root / "sources"
     settings.HLS_ROOT = root / "hls"

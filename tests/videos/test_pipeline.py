@@ -190,3 +190,25 @@ def test_a_new_upload_replaces_the_playing_one_only_once_ready(make_movie, make_
     assert services.playing_asset(movie_id=movie.pk) == old
     pipeline.transcode(newer.pk)
     assert services.playing_asset(movie_id=movie.pk) == newer
+
+
+def test_a_movie_without_artwork_gets_a_poster_frame(client, make_movie, make_ready_asset):
+    movie = make_movie("Heat")
+
+    make_ready_asset(movie, seconds=4, size="640x360")
+
+    movie.refresh_from_db()
+    assert movie.poster_url().startswith("/media/posters/heat")
+    response = client.get(movie.poster_url())
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_a_movie_with_artwork_keeps_it(make_movie, make_ready_asset):
+    movie = make_movie("Heat", poster_path="/heat.jpg")
+
+    make_ready_asset(movie, seconds=4)
+
+    movie.refresh_from_db()
+    assert not movie.poster_file
+    assert movie.poster_url().endswith("/heat.jpg")
