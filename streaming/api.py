@@ -82,16 +82,21 @@ class SourceSerializer(serializers.Serializer):
     health = HealthSerializer()
 
 
+DEGRADED_HELP = "Present (true) only when the database failed and an older copy answered."
+
+
 class SourceListSerializer(serializers.Serializer):
     movie = MovieRefSerializer()
     sources = SourceSerializer(many=True, help_text="Best first")
     skipped = SourceSerializer(many=True, help_text="Open circuits: not offered to viewers")
+    degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
 
 
 class EmbedSerializer(serializers.Serializer):
     movie = MovieRefSerializer()
     source = SourceSerializer()
     fallbacks = SourceSerializer(many=True, help_text="What to try next, best first")
+    degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
 
 
 class NoSourcesSerializer(serializers.Serializer):
@@ -99,6 +104,7 @@ class NoSourcesSerializer(serializers.Serializer):
     detail = serializers.CharField()
     retry_after = serializers.IntegerField()
     skipped = SourceSerializer(many=True)
+    degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
 
 
 # The serializers above document the responses (OpenAPI); the bodies are built by these
@@ -144,6 +150,16 @@ def resolved_or_404(movie_id: int) -> Resolution:
     return resolution
 
 
+def answered(body: dict[str, Any], resolution: Resolution, **kwargs: Any) -> Response:
+    """The response, saying how fresh its sources are as the catalog API does: ``X-Cache``,
+    and ``"degraded": true`` when they come from a stale copy."""
+    if resolution.degraded:
+        body["degraded"] = True
+    response = Response(body, **kwargs)
+    response["X-Cache"] = resolution.cache_status.upper()
+    return response
+
+
 def no_sources(resolution: Resolution) -> Response:
     retry_after = resolution.retry_after()
     detail = (
@@ -157,7 +173,7 @@ def no_sources(resolution: Resolution) -> Response:
         "retry_after": retry_after,
         "skipped": [source_json(ranked) for ranked in resolution.skipped],
     }
-    return Response(body, status=503, headers={"Retry-After": str(retry_after)})
+    return answered(body, resolution, status=503, headers={"Retry-After": str(retry_after)})
 
 
 class SourceListView(APIView):
@@ -172,12 +188,13 @@ class SourceListView(APIView):
         resolution = resolved_or_404(movie_id)
         if not resolution.playable:
             return no_sources(resolution)
-        return Response(
+        return answered(
             {
                 "movie": movie_json(resolution.movie),
                 "sources": [source_json(ranked) for ranked in resolution.playable],
                 "skipped": [source_json(ranked) for ranked in resolution.skipped],
-            }
+            },
+            resolution,
         )
 
 
@@ -199,12 +216,13 @@ class EmbedView(APIView):
         if chosen is None:
             return no_sources(resolution)
         fallbacks = [r for r in resolution.playable if r is not chosen]
-        return Response(
+        return answered(
             {
                 "movie": movie_json(resolution.movie),
                 "source": source_json(chosen, **options),
                 "fallbacks": [source_json(ranked, **options) for ranked in fallbacks],
-            }
+            },
+            resolution,
         )
 
     def _chosen(self, resolution: Resolution, provider: str | None) -> RankedSource | None:

@@ -62,6 +62,13 @@ class Resolution:
     movie: MovieRef
     playable: tuple[RankedSource, ...]
     skipped: tuple[RankedSource, ...]
+    # How the candidates were read: "hit", "miss", or "stale" (the database failed and an old
+    # copy answered; callers mark what they serve from it as degraded).
+    cache_status: str = "miss"
+
+    @property
+    def degraded(self) -> bool:
+        return self.cache_status == "stale"
 
     @property
     def best(self) -> RankedSource | None:
@@ -81,12 +88,12 @@ class Resolution:
 
 def resolve(movie_id: int) -> Resolution | None:
     """The movie's sources, best first; None when no published movie has this id."""
-    candidates = cache.cached(
+    found = cache.cached(
         NAMESPACE, "movie", movie_id, loader=lambda: load_candidates(movie_id), purpose=NAMESPACE
-    ).value
-    if candidates is None:
+    )
+    if found.value is None:
         return None
-    return rank(candidates)
+    return replace(rank(found.value), cache_status=found.status)
 
 
 def load_candidates(movie_id: int) -> Candidates | None:

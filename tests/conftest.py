@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from catalog.models import Genre, Movie
@@ -65,3 +68,32 @@ def make_movie(db: None) -> MovieFactory:
 @pytest.fixture
 def genre(db: None) -> Genre:
     return Genre.objects.create(name="Science Fiction", slug="science-fiction", tmdb_id=878)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+@pytest.fixture
+def database_unreachable(transactional_db: None) -> Iterator[Callable[[], None]]:
+    """Point the default connection at a port where nothing listens, then put it back."""
+
+    def cut() -> None:
+        connection.close()
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
+        connection.settings_dict.update(
+            HOST="127.0.0.1",
+            PORT=str(closed_port()),
+            OPTIONS={**connection.settings_dict.get("OPTIONS", {}), "pool": False},
+        )
+
+    original = copy.deepcopy(connection.settings_dict)
+    yield cut
+    connection.close()
+    connection.settings_dict.clear()
+    connection.settings_dict.update(original)
+    if hasattr(connection, "close_pool"):
+        connection.close_pool()

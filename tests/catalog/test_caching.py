@@ -3,12 +3,10 @@ edit, and what viewers get when Redis or the database is down."""
 
 from __future__ import annotations
 
-import copy
 import json
-import socket
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
 from django.test import Client, RequestFactory
@@ -273,35 +271,6 @@ def test_with_redis_stopped_pages_and_api_answer_from_the_database(client, alien
         assert response.status_code == 200, path
         assert response["X-Cache"] == "MISS", path
         assert "Alien" in body(response) or path == "/api/genres"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens there once the socket is closed
-
-
-@pytest.fixture
-def database_unreachable(transactional_db):
-    """Point the default connection at a port where nothing listens, then put it back."""
-
-    def cut() -> None:
-        connection.close()
-        if hasattr(connection, "close_pool"):
-            connection.close_pool()
-        connection.settings_dict.update(
-            HOST="127.0.0.1",
-            PORT=str(closed_port()),
-            OPTIONS={**connection.settings_dict.get("OPTIONS", {}), "pool": False},
-        )
-
-    original = copy.deepcopy(connection.settings_dict)
-    yield cut
-    connection.close()
-    connection.settings_dict.clear()
-    connection.settings_dict.update(original)
-    if hasattr(connection, "close_pool"):
-        connection.close_pool()
 
 
 def test_with_the_database_unreachable_a_stale_copy_is_served_and_marked(

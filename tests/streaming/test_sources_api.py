@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from catalog.services import set_published
 from streaming import tasks
 from streaming.models import Provider
+from streamsite import cache
 from streamsite.resilience import get_breaker
 
 FAILURES = ["failing", "hanging", "refused", "garbage", "junk"]
@@ -223,6 +224,28 @@ def test_no_enabled_provider_is_a_503_saying_so(api_client, make_movie, make_pro
     assert response.status_code == 503
     assert response.json()["detail"] == "No streaming provider is enabled."
     assert response["Retry-After"]
+
+
+def test_with_the_database_unreachable_stale_sources_are_served_and_marked(
+    api_client, make_movie, make_provider, provider_server, database_unreachable
+):
+    make_provider(provider_server("healthy").base_url)
+    movie = make_movie()
+    paths = [f"/api/streaming/sources/{movie.pk}", f"/api/streaming/embed/{movie.pk}"]
+    fresh = {path: api_client.get(path) for path in paths}
+    assert [response["X-Cache"] for response in fresh.values()] == ["MISS", "HIT"]
+    assert not any("degraded" in response.json() for response in fresh.values())
+    cache.bump("sources")  # an editor's change landed just before the database went away
+
+    database_unreachable()
+
+    for path in paths:
+        response = api_client.get(path)
+        assert response.status_code == 200, path
+        assert response["X-Cache"] == "STALE", path
+        body = response.json()
+        assert body.pop("degraded") is True, path
+        assert body == fresh[path].json(), path  # the same sources, said to be old
 
 
 # --- Caching ------------------------------------------------------------------------------
@@ -449,7 +472,7 @@ def test_responses_have_the_shape_the_api_documentation_promises(
     )
 
     def fields(serializer: type) -> set[str]:
-        return set(serializer().fields)
+        return set(serializer().fields) - {"degraded"}  # there only when served stale
 
     make_provider(provider_server("healthy").base_url, priority=10)
     dying = make_provider(provider_server("failing").base_url, priority=20)
