@@ -3,7 +3,7 @@
 A heartbeat arrives every 10 s from every viewer. Writing each one to the database would cost
 a row update per heartbeat; instead each is one Lua call on Redis, and a Celery beat task
 (``progress.services.flush_buffer``) writes the changed entries in bulk every
-``PROGRESS_FLUSH_SECONDS``. Reads come from Redis first, then the database.
+``PROGRESS_FLUSH_SECONDS``. Reads take the newer of Redis's entry and the database's row.
 
 Redis layout (the raw client behind the django-redis cache; these keys are not cache keys):
 
@@ -23,6 +23,10 @@ committed, and then only if its version did not change meanwhile (otherwise it g
 expires. Taking an entry twice (an expired lease, two flushers) is harmless: the upsert
 is idempotent and the newest client timestamp wins in the database statement itself.
 
+Reads ask both Redis and the database and answer the newer by client timestamp: while Redis is
+unreachable heartbeats go straight to the database, and a Redis that comes back with its data
+(a pause, a restart from its append-only file) still holds the older entry.
+
 Scripts name keys derived from their arguments, which is fine on one Redis server (our
 topology) but would need hash tags on Redis Cluster.
 
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 from redis import Redis
@@ -386,20 +391,37 @@ def start_session(*, user_id: int, movie_id: int, device: str) -> ViewingSession
 
 
 def get_progress(*, user_id: int, movie_id: int) -> WatchProgress | None:
-    """The newest known progress: Redis first (it holds what is not flushed yet), then the
-    database. The result may be unsaved (from Redis); only read it."""
+    """The newest known progress by client timestamp, from Redis and the database together.
+
+    Neither alone is always the newest: Redis holds what is not flushed yet, and the database
+    what heartbeats wrote directly while Redis was unreachable, which the Redis entry (kept
+    through a pause, or a restart with its data) knows nothing of. While the database is
+    unreachable, what Redis holds is the answer. The result may be unsaved; only read it.
+    """
+    buffered = _buffered_progress(user_id, movie_id)
+    try:
+        stored = WatchProgress.objects.filter(user_id=user_id, movie_id=movie_id).first()
+    except DatabaseError:
+        if buffered is None:
+            raise
+        return buffered
+    if buffered is None or (stored is not None and stored.client_ts >= buffered.client_ts):
+        return stored
+    return buffered
+
+
+def _buffered_progress(user_id: int, movie_id: int) -> WatchProgress | None:
     client = _redis()
-    if client is not None:
-        member = _member(user_id, movie_id)
-        try:
-            raw = client.hgetall(ENTRY_PREFIX + member)
-        except RedisError as exc:
-            _redis_failed("read", exc)
-        else:
-            row = _hash_row(member, raw) if raw else None
-            if row is not None:
-                return _progress_from_row(row)
-    return WatchProgress.objects.filter(user_id=user_id, movie_id=movie_id).first()
+    if client is None:
+        return None
+    member = _member(user_id, movie_id)
+    try:
+        raw = client.hgetall(ENTRY_PREFIX + member)
+    except RedisError as exc:
+        _redis_failed("read", exc)
+        return None
+    row = _hash_row(member, raw) if raw else None
+    return _progress_from_row(row) if row is not None else None
 
 
 def _buffered_for_user(user_id: int) -> dict[int, WatchProgress]:

@@ -22,6 +22,9 @@ def free_port() -> int:
 class RedisProcess:
     port: int
     process: subprocess.Popen[bytes] | None = None
+    # Where an append-only file keeps the data across restarts (as deployed, deploy/); None
+    # for a server that forgets everything when it stops.
+    data_dir: str | None = None
 
     @property
     def url(self) -> str:
@@ -30,9 +33,14 @@ class RedisProcess:
     def start(self) -> None:
         executable = shutil.which("redis-server")
         assert executable, "redis-server is not installed (scripts/ensure-services.sh installs it)"
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always", "--dir", self.data_dir]
+            if self.data_dir
+            else ["--appendonly", "no"]
+        )
         self.process = subprocess.Popen(
             [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--loglevel", "warning"],
+             *persistence, "--loglevel", "warning"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         _wait_for(self.port)
@@ -43,7 +51,8 @@ class RedisProcess:
             self.process.wait(timeout=10)
 
     def restart(self) -> None:
-        """What an operator's restart does: connections closed, data and loaded scripts gone."""
+        """What an operator's restart does: connections closed, loaded scripts gone, and the
+        data too unless the server keeps an append-only file (``data_dir``)."""
         self.stop()
         self.start()
 
@@ -59,8 +68,8 @@ class RedisProcess:
 
 
 @contextlib.contextmanager
-def redis_process() -> Iterator[RedisProcess]:
-    server = RedisProcess(port=free_port())
+def redis_process(data_dir: str | None = None) -> Iterator[RedisProcess]:
+    server = RedisProcess(port=free_port(), data_dir=data_dir)
     try:
         server.start()
         yield server
