@@ -51,9 +51,11 @@ services:
 migrate: $(VENV)/.runtime
 	$(MANAGE) migrate --noinput
 
-# Loads the demo catalog on the first run only, then makes sure an admin account exists.
+# Loads the demo catalog on the first run only, gives a few films a video of their own (made
+# once), then makes sure an admin account exists.
 demo: $(VENV)/.runtime
 	$(MANAGE) load_demo --if-empty
+	$(MANAGE) demo_videos
 	$(MANAGE) ensure_admin --site-url http://$(HOST):$(PORT)
 
 # Both need REDIS_URL (the broker). Without it, tasks run inside the web process and `make run`

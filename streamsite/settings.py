@@ -7,6 +7,7 @@ switch on the production topology. Every variable is listed in ``.env.example``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -402,9 +403,8 @@ VIDEO_SOURCE_ROOT = VIDEO_ROOT / "sources"
 HLS_ROOT = VIDEO_ROOT / "hls"
 # The largest source an editor may upload; nginx's client_max_body_size in deploy/ matches.
 VIDEO_UPLOAD_MAX_BYTES = env_int("VIDEO_UPLOAD_MAX_BYTES", 8 * 1024**3, minimum=1)
-# Empty: `ffmpeg`/`ffprobe` on PATH, else the ffmpeg binary of the imageio-ffmpeg wheel.
+# Empty: `ffmpeg` on PATH, else the binary of the imageio-ffmpeg wheel (no ffprobe is needed).
 FFMPEG_BINARY = env_str("FFMPEG_BINARY")
-FFPROBE_BINARY = env_str("FFPROBE_BINARY")
 # Rung heights, tallest first; rungs above the source's height are never made.
 try:
     VIDEO_LADDER = sorted(
@@ -432,7 +432,13 @@ HLS_SIGNING_KEY = env_str("HLS_SIGNING_KEY")
 if not HLS_SIGNING_KEY:
     if PRODUCTION:
         raise ImproperlyConfigured("HLS_SIGNING_KEY must be set when STREAMSITE_ENV=production")
-    HLS_SIGNING_KEY = "development-hls-key-" + SECRET_KEY[-16:]
+    HLS_SIGNING_KEY = "development-hls-key-" + re.sub(r"[^A-Za-z0-9]", "", SECRET_KEY)[-16:]
+# It is written into nginx's configuration, where "$" or a quote would change its meaning.
+if not re.fullmatch(r"[A-Za-z0-9_-]{16,}", HLS_SIGNING_KEY):
+    raise ImproperlyConfigured(
+        "HLS_SIGNING_KEY must be 16 or more letters, digits, '-' or '_' "
+        '(python -c "import secrets; print(secrets.token_urlsafe(32))")'
+    )
 # Signed HLS URLs expire on a bucket boundary at least HLS_URL_LIFETIME ahead, so every viewer
 # in a bucket gets the same URLs and a CDN caches each segment once. At least as long as a
 # playback token: a film paused for hours must still play on.

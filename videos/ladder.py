@@ -48,6 +48,18 @@ _EXTINF = re.compile(r"^#EXTINF:([\d.]+),")
 
 
 @dataclass(frozen=True)
+class Encoding:
+    """Which rungs to make and how hard x264 works at them: the settings, or the demo's own."""
+
+    heights: tuple[int, ...]
+    preset: str
+
+    @classmethod
+    def from_settings(cls) -> Encoding:
+        return cls(tuple(settings.VIDEO_LADDER), settings.VIDEO_X264_PRESET)
+
+
+@dataclass(frozen=True)
 class Rung:
     width: int
     height: int
@@ -88,9 +100,10 @@ class Measured:
         return f"{self.rung.name}/{MEDIA_PLAYLIST}"
 
 
-def rungs_for(source: Probe) -> list[Rung]:
-    """The configured heights no taller than the source (the source's own if all are)."""
-    heights = [h for h in settings.VIDEO_LADDER if h <= source.height] or [_even(source.height)]
+def rungs_for(source: Probe, encoding: Encoding) -> list[Rung]:
+    """The encoding's heights no taller than the source (the source's own if all are)."""
+    tallest_first = sorted(encoding.heights, reverse=True)
+    heights = [h for h in tallest_first if h <= source.height] or [_even(source.height)]
     frame_rate = source.frame_rate
     rungs = []
     for height in heights:
@@ -105,7 +118,9 @@ def _even(value: float) -> int:
     return max(2, 2 * round(value / 2))
 
 
-def command(source: Path, probe: Probe, rungs: list[Rung], output: Path) -> list[str]:
+def command(
+    source: Path, probe: Probe, rungs: list[Rung], output: Path, *, preset: str
+) -> list[str]:
     """ffmpeg arguments (after the global ones) making every rung in ``output/<name>/``."""
     count = len(rungs)
     splits = "".join(f"[split{i}]" for i in range(count))
@@ -121,7 +136,7 @@ def command(source: Path, probe: Probe, rungs: list[Rung], output: Path) -> list
         if probe.has_audio:
             arguments += ["-map", "0:a:0"]
     arguments += [
-        "-c:v", "libx264", "-preset", settings.VIDEO_X264_PRESET, "-profile:v", "high",
+        "-c:v", "libx264", "-preset", preset, "-profile:v", "high",
         # Keyframes at the same instants in every rung, and nowhere else (no scene cuts).
         "-force_key_frames", f"expr:gte(t,n_forced*{keyframe})", "-sc_threshold", "0",
         "-g", str(math.ceil(probe.frame_rate * keyframe)),

@@ -37,7 +37,7 @@ from videos.models import Rendition, VideoAsset
 log = logging.getLogger(__name__)
 
 Status = VideoAsset.Status
-ATTEMPT_PREFIX = ".attempt-"
+ATTEMPTS = ".attempts"
 # Progress is written to the row at most this often (and on every whole percent change).
 REPORT_EVERY_SECONDS = 1.0
 
@@ -48,8 +48,15 @@ class LockLost(Exception):
     """Another attempt took the asset over (ours was taken for dead)."""
 
 
-def transcode(asset_id: int, *, on_progress: ProgressCallback | None = None) -> VideoAsset:
+def transcode(
+    asset_id: int,
+    *,
+    on_progress: ProgressCallback | None = None,
+    encoding: ladder.Encoding | None = None,
+) -> VideoAsset:
     """Make the asset's ladder unless it is ready or another live attempt is at it.
+
+    ``encoding`` defaults to the settings' ladder and preset.
 
     Returns the asset as it stands afterwards: ``ready``, ``failed`` (``error`` says why), or
     untouched when there was nothing for this attempt to do.
@@ -58,16 +65,17 @@ def transcode(asset_id: int, *, on_progress: ProgressCallback | None = None) -> 
     if attempt is None:
         return VideoAsset.objects.get(pk=asset_id)
     asset = VideoAsset.objects.select_related("movie").get(pk=asset_id)
-    work = asset.directory / f"{ATTEMPT_PREFIX}{attempt}"
+    work = attempts_directory() / f"{asset.pk}-{attempt}"
     try:
         _remove_other_attempts(asset, keep=work)
         probe = _probe(asset, attempt)
-        rungs = ladder.rungs_for(probe)
+        encoding = encoding or ladder.Encoding.from_settings()
+        rungs = ladder.rungs_for(probe, encoding)
         for rung in rungs:
             (work / rung.name).mkdir(parents=True, exist_ok=True)
         reporter = _Reporter(asset.pk, attempt, on_progress)
         ffmpeg.run(
-            ladder.command(Path(asset.source.path), probe, rungs, work),
+            ladder.command(Path(asset.source.path), probe, rungs, work, preset=encoding.preset),
             duration=probe.duration,
             on_progress=reporter,
         )
@@ -87,6 +95,11 @@ def transcode(asset_id: int, *, on_progress: ProgressCallback | None = None) -> 
     if on_progress is not None and asset.is_ready:
         on_progress(100)
     return asset
+
+
+def attempts_directory() -> Path:
+    """Where attempts write: beside the assets' directories, so no signed link reaches them."""
+    return Path(settings.HLS_ROOT) / ATTEMPTS
 
 
 def claim(asset_id: int) -> str | None:
@@ -153,6 +166,7 @@ def _publish(asset: VideoAsset, attempt: str, work: Path, measured: list[ladder.
     """Move the finished ladder into place and mark the asset ready, or leave no trace."""
     master = work / ladder.MASTER
     master.write_text(ladder.master_playlist(measured))
+    asset.directory.mkdir(parents=True, exist_ok=True)
     with transaction.atomic():
         # Lock the row: a sweeper cannot hand the asset to another attempt while we publish.
         if not VideoAsset.objects.select_for_update().filter(pk=asset.pk, attempt=attempt):
@@ -227,9 +241,7 @@ def _fail(asset_id: int, attempt: str, error: str) -> None:
 
 
 def _remove_other_attempts(asset: VideoAsset, *, keep: Path) -> None:
-    """Directories of attempts that died: we hold the lock, so none of them is alive."""
-    if not asset.directory.is_dir():
-        return
-    for leftover in asset.directory.glob(f"{ATTEMPT_PREFIX}*"):
+    """Directories of the asset's attempts that died: we hold the lock, so none is alive."""
+    for leftover in attempts_directory().glob(f"{asset.pk}-*"):
         if leftover != keep:
             shutil.rmtree(leftover, ignore_errors=True)

@@ -156,7 +156,7 @@ def test_a_failed_transcode_keeps_ffmpegs_words_and_can_be_redone(
 
     assert failed.status == VideoAsset.Status.FAILED
     assert "preset" in failed.error.lower()
-    assert not list(asset.directory.glob(".attempt-*"))
+    assert not list(pipeline.attempts_directory().glob(f"{asset.pk}-*"))
     settings.VIDEO_X264_PRESET = "ultrafast"
     with django_capture_on_commit_callbacks(execute=True):  # tasks run eagerly in tests
         assert services.transcode_again(asset=failed)

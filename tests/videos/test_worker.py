@@ -13,7 +13,7 @@ from django.core.files import File
 from django.utils import timezone
 
 from tests.celery_worker import WorkerFactory, wait_until
-from videos import services, tasks
+from videos import pipeline, services, tasks
 from videos.models import VideoAsset
 
 
@@ -52,14 +52,16 @@ def test_a_worker_killed_mid_transcode_leaves_one_complete_asset_after_the_sweep
 
     assert first.status == VideoAsset.Status.TRANSCODING
     # The dead worker's ffmpeg ends by itself: its progress pipe has no reader any more.
-    wait_until(lambda: not running_commands(f".attempt-{first.attempt}"), 30, "ffmpeg lives on")
+    wait_until(lambda: not running_commands(f"{asset.pk}-{first.attempt}"), 30, "ffmpeg lives on")
     survivor = start_celery_worker("--beat", "--schedule", str(tmp_path / "beat"), **env)
     wait_until(lambda: state(asset).is_ready, 180, "the sweeper never restarted it", survivor)
 
     done = state(asset)
     assert done.attempt != first.attempt
     assert "videos.requeue_stalled" in survivor.output
-    assert not list(done.directory.glob(".attempt-*"))
+    # Nothing of either attempt is left once the survivor has tidied up after itself.
+    attempts = pipeline.attempts_directory()
+    wait_until(lambda: not list(attempts.iterdir()), 30, "attempt files left", survivor)
     master = m3u8.load(str(done.directory / done.master_playlist))
     assert sorted(p.stream_info.resolution[1] for p in master.playlists) == [360, 480]
     for playlist in master.playlists:
