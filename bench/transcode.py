@@ -1,6 +1,7 @@
 """Self-hosted video: segments delivered by nginx against the same files through Django.
 
-    .venv/bin/python bench/transcode.py [--seconds 3] [--connections 8] [--rounds 3]
+    .venv/bin/python bench/transcode.py [--part all|ladder|delivery] [--rounds 3]
+                                        [--clip-seconds 10] [--seconds 3] [--connections 8]
                                         [--height 720] [--threads 4]
 
 Delivery: ffmpeg makes one real segment of the --height rung (4 s, VIDEO_SEGMENT_SECONDS'
@@ -27,8 +28,10 @@ measures it; waiting for a CPU does not count): the capacity ratio of a server w
 its network, are the limit. On loopback the kernel's delivery of the bytes to wrk is charged to
 the sender, so both servers' per-byte cost is higher than behind a real network card.
 
-The second part (one decode split to the ladder against one ffmpeg run per rung) sits beside
-``delivery()`` as ``ladder()``.
+Ladder (``ladder()``, run first): the pipeline's single ffmpeg process, one decode split to
+every rung, against one ffmpeg run per rung on the same generated 1080p clip, both built by
+``videos.ladder.command``; wall time ratio, real-time factors, and a decode-only run to show how
+much of the gain the avoided decodes explain. ``--part ladder`` or ``--part delivery`` runs one.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -293,7 +297,91 @@ def delivery(*, seconds: int, connections: int, rounds: int, height: int, thread
 
 
 # --- Ladder: one decode split to every rung vs one ffmpeg run per rung ------------------------
-# ladder() goes here, called from main() after delivery().
+
+LADDER_GOAL = 1.3
+
+
+def ladder(*, clip_seconds: int, rounds: int) -> None:
+    """The pipeline's one ffmpeg process against one process per rung, on a 1080p clip.
+
+    Both sides run the very arguments the pipeline builds (``videos.ladder.command``): the
+    whole ladder at once, or a ladder of one rung per run. The floor is what splitting can save
+    at best: the decodes it avoids, measured as a decode-only run (``-f null``).
+    """
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "streamsite.settings")
+    django.setup()
+    from videos import ffmpeg
+    from videos import ladder as video_ladder
+
+    encoding = video_ladder.Encoding.from_settings()
+    with tempfile.TemporaryDirectory(prefix="streamsite-ladder-") as scratch:
+        work = Path(scratch)
+        source = work / "source.mp4"
+        ffmpeg.run(
+            ["-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={clip_seconds}",
+             "-f", "lavfi", "-i", f"sine=frequency=440:duration={clip_seconds}",
+             "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
+             "-c:a", "aac", str(source)],
+            duration=clip_seconds,
+            on_progress=lambda fraction: True,
+        )  # fmt: skip
+        probe = ffmpeg.probe(source)
+        rungs = video_ladder.rungs_for(probe, encoding)
+
+        def encode(selected: list[video_ladder.Rung], name: str) -> None:
+            output = work / name
+            shutil.rmtree(output, ignore_errors=True)
+            for rung in selected:
+                (output / rung.name).mkdir(parents=True)
+            arguments = video_ladder.command(
+                source, probe, selected, output, preset=encoding.preset
+            )
+            ffmpeg.run(arguments, duration=probe.duration, on_progress=lambda fraction: True)
+
+        def one_decode() -> float:
+            return timed(lambda: encode(rungs, "split"))
+
+        def one_run_per_rung() -> float:
+            return timed(lambda: [encode([rung], f"single-{rung.name}") for rung in rungs])
+
+        def decode_only() -> float:
+            null = ["-i", str(source), "-map", "0:v:0", "-f", "null", "-"]
+            return timed(lambda: ffmpeg.run(null, duration=0, on_progress=lambda f: True))
+
+        split_times, separate_times, decode_times = [], [], []
+        for round_number in range(rounds):
+            # Alternate which goes first, so a burst of background load hits both alike.
+            order = (one_decode, one_run_per_rung)
+            for measure in order if round_number % 2 == 0 else order[::-1]:
+                (split_times if measure is one_decode else separate_times).append(measure())
+            decode_times.append(decode_only())
+
+    split, separate = statistics.median(split_times), statistics.median(separate_times)
+    decode = statistics.median(decode_times)
+    # What the avoided decodes alone would give; the rest of the gain is per-run overhead
+    # (starting, reading and demuxing the source, encoding its audio once per run).
+    decodes_alone = separate / max(separate - (len(rungs) - 1) * decode, 1e-9)
+    heights = ", ".join(rung.name for rung in rungs)
+    print(f"\nLadder: a {clip_seconds} s 1080p30 clip to {heights} "
+          f"(x264 {encoding.preset}, median of {rounds} rounds)")  # fmt: skip
+    print(f"  one ffmpeg, one decode, split:   {split:6.1f} s   "
+          f"({clip_seconds / split:.2f}x real time)")  # fmt: skip
+    print(f"  one ffmpeg run per rung ({len(rungs)}):    {separate:6.1f} s   "
+          f"({clip_seconds / separate:.2f}x real time)")  # fmt: skip
+    print(f"  decode alone (the floor's unit): {decode:6.1f} s")
+    print(
+        f"  one decode vs one run per rung: {separate / split:.2f}x "
+        f"(goal >= {LADDER_GOAL}x; the {len(rungs) - 1} decodes avoided account for "
+        f"{decodes_alone:.2f}x of it)"
+    )
+
+
+def timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -305,8 +393,18 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=4, help="gunicorn threads per worker (deploy/: 4)"
     )
+    parser.add_argument(
+        "--clip-seconds", type=int, default=10, help="length of the ladder's 1080p clip"
+    )
+    parser.add_argument(
+        "--part", choices=["all", "delivery", "ladder"], default="all", help="what to measure"
+    )
     args = parser.parse_args()
 
+    if args.part in ("all", "ladder"):
+        ladder(clip_seconds=args.clip_seconds, rounds=args.rounds)
+    if args.part == "ladder":
+        return
     delivery(
         seconds=args.seconds,
         connections=args.connections,
@@ -314,7 +412,6 @@ def main() -> None:
         height=args.height,
         threads=args.threads,
     )
-    # ladder(...): the second part, once written.
 
 
 if __name__ == "__main__":
