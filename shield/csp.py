@@ -1,16 +1,20 @@
 """Content-Security-Policy for our HTML pages.
 
 Scripts only from our own origin (no inline script anywhere), images from us and the TMDb
-image CDN, media and hls.js workers from us (``blob:`` is how Media Source Extensions feed the
-``<video>`` element), and iframes only from the streaming providers an editor has enabled, so a
-disabled provider cannot be framed. Inline styles stay allowed: they cannot run code, and the
-admin and error pages use a few.
+image CDN, media from us, and iframes only from the streaming providers an editor has enabled,
+so a disabled provider cannot be framed. Inline styles stay allowed: they cannot run code, and
+the admin and error pages use a few.
 
-Only the player pages (``CSP_PLAYER_VIEWS``) frame providers: they get the enabled
-``streaming.models.Provider`` origins, read at most every ``CSP_PROVIDER_CACHE_SECONDS`` per
-process (at once in the process where a provider was saved). Every other page gets
-``frame-src 'self'``: nothing to frame there, and no lookup to pay. Without the model (or its
-table) the player pages get ``'self'`` alone too.
+Only the player pages (``CSP_PLAYER_VIEWS``) play video and frame providers. They get the
+enabled ``streaming.models.Provider`` origins, read at most every ``CSP_PROVIDER_CACHE_SECONDS``
+per process (at once in the process where a provider was saved), and ``blob:`` twice, for
+hls.js: ``media-src`` because Media Source Extensions hand the ``<video>`` a ``blob:`` URL, and
+``worker-src`` because hls.js starts its transmuxer worker from a ``blob:`` URL of its own code
+(keeping the remuxing of every segment off the page's thread; it could run on that thread with
+``enableWorker: false``, but a ``blob:`` worker can only be started by a script already running
+here, and ``script-src`` stays ``'self'``). Every other page gets ``'self'`` for all three:
+nothing to play or frame there, and no lookup to pay. Without the model (or its table) the
+player pages frame ``'self'`` alone too.
 """
 
 from __future__ import annotations
@@ -74,16 +78,17 @@ def forget_provider_origins(**kwargs: Any) -> None:
     _cache["until"] = 0.0
 
 
-def policy(*, frames_providers: bool) -> str:
+def policy(*, player: bool) -> str:
     images = " ".join(filter(None, ["'self'", "data:", origin_of(settings.TMDB_IMAGE_URL)]))
-    frames = " ".join(["'self'", *(provider_origins() if frames_providers else ())])
+    frames = " ".join(["'self'", *(provider_origins() if player else ())])
+    media = "'self' blob:" if player else "'self'"
     directives = [
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self' 'unsafe-inline'",
         f"img-src {images}",
-        "media-src 'self' blob:",
-        "worker-src 'self' blob:",
+        f"media-src {media}",
+        f"worker-src {media}",
         "connect-src 'self'",
         "font-src 'self'",
         f"frame-src {frames}",
@@ -105,5 +110,5 @@ class ContentSecurityPolicyMiddleware:
         if content_type.startswith("text/html") and HEADER not in response:
             match = request.resolver_match
             player = match is not None and match.view_name in settings.CSP_PLAYER_VIEWS
-            response[HEADER] = policy(frames_providers=player)
+            response[HEADER] = policy(player=player)
         return response

@@ -50,6 +50,23 @@ def test_the_watch_page_frames_exactly_the_enabled_providers(client, make_movie)
     assert without_vidking == ["'self'", "https://embed.example.com"]
 
 
+def test_only_the_watch_page_lets_hlsjs_feed_video_and_start_its_worker_from_blobs(
+    client, make_movie
+):
+    movie = make_movie("Heat")
+
+    watch_page = directives(client.get(movie.get_watch_url()))
+    home = directives(client.get("/"))
+
+    # Media Source Extensions give the <video> a blob: URL; hls.js starts its transmuxer worker
+    # from one. Nothing else on the watch page changes: scripts stay our own files.
+    assert watch_page["media-src"] == ["'self'", "blob:"]
+    assert watch_page["worker-src"] == ["'self'", "blob:"]
+    assert watch_page["script-src"] == ["'self'"]
+    assert home["media-src"] == ["'self'"]
+    assert home["worker-src"] == ["'self'"]
+
+
 def test_api_docs_work_under_the_policy_without_inline_script():
     page = Client().get("/api/docs").content.decode()
 
