@@ -9,8 +9,11 @@
      data-session-url       POST {movie_id} here once playback starts
      data-provider-origin   the origin postMessage events must come from (kept current by
                             watch.js when the viewer switches servers)
-     data-start             where to resume, in seconds (a <video> is seeked there; embeds
-                            get it through their start-time URL parameter server-side)
+     data-start             where to resume, in seconds (a <video> is seeked there once, when
+                            it has its metadata; embeds get it through their start-time URL
+                            parameter server-side)
+   and this script keeps on it, for every viewer, signed in or not:
+     data-position          where the viewer is now, in seconds, once anything has played
      data-progress-token    the playback token: authenticates this viewer's heartbeats for this
                             movie with no session lookup (server: progress/tokens.py). The
                             session cookie and CSRF token go along too, and take over when
@@ -150,6 +153,97 @@
   window.addEventListener("online", flushQueue);
   flushQueue();
 
+  // --- Where the viewer is (every viewer) -------------------------------------------------
+  // Kept on the player element as data-position, so the next server the viewer switches to can
+  // start there; passed on to the tracker below for signed-in viewers.
+
+  var track = null; // the tracker's report(), for signed-in viewers
+
+  function observe(event, position, duration) {
+    if (isFinite(position) && position >= 0) {
+      root.setAttribute("data-position", String(Math.round(position * 10) / 10));
+    }
+    if (track) {
+      track(event, position, duration);
+    }
+  }
+
+  // --- HTML5 video (plain file or HLS) ------------------------------------------------------
+
+  // Media events do not bubble, but they pass the player element in the capture phase, so a
+  // <video> added later (an HLS source chosen after load) is tracked too. data-start is read
+  // when a video has its metadata, not before: watch.js sets it when it switches to a <video>
+  // mid-film, and it is removed once used, so the next source does not jump back.
+  function resume(video) {
+    var startAt = parseFloat(root.getAttribute("data-start")) || 0;
+    if (video.tagName !== "VIDEO" || !(startAt > 0 && startAt < video.duration)) {
+      return;
+    }
+    root.removeAttribute("data-start");
+    if (Math.abs(video.currentTime - startAt) >= 1) { // hls.js may be there already
+      video.currentTime = startAt;
+    }
+  }
+  root.addEventListener("loadedmetadata", function (event) { resume(event.target); }, true);
+  // A cached video can have its metadata before this script runs; loadedmetadata is then gone.
+  Array.prototype.forEach.call(root.querySelectorAll("video"), function (video) {
+    if (video.readyState >= 1) { resume(video); }
+  });
+  ["play", "pause", "seeked", "ended"].forEach(function (name) {
+    root.addEventListener(name, function (event) {
+      var video = event.target;
+      if (video.tagName === "VIDEO") {
+        observe(EVENTS[name], video.currentTime, video.duration);
+      }
+    }, true);
+  });
+  root.addEventListener("timeupdate", function (event) {
+    var video = event.target;
+    if (video.tagName === "VIDEO" && !video.paused) {
+      observe("timeupdate", video.currentTime, video.duration);
+    }
+  }, true);
+
+  // --- Embedded providers (postMessage) -----------------------------------------------------
+
+  function number(value) {
+    return typeof value === "number" ? value : parseFloat(value);
+  }
+
+  // VidKing: {"type":"PLAYER_EVENT","data":{"event","currentTime","duration","progress"}},
+  // sometimes as a JSON string. `progress` is a percentage, used only without currentTime.
+  function parsePlayerEvent(data) {
+    if (typeof data === "string") {
+      try {
+        data = JSON.parse(data);
+      } catch (error) {
+        return null;
+      }
+    }
+    if (!data || typeof data !== "object" || data.type !== "PLAYER_EVENT" || !data.data) {
+      return null;
+    }
+    var detail = data.data;
+    var duration = number(detail.duration);
+    var position = number(detail.currentTime);
+    if (!isFinite(position) && isFinite(duration) && isFinite(number(detail.progress))) {
+      position = (number(detail.progress) / 100) * duration;
+    }
+    var event = String(detail.event || "").toLowerCase();
+    return { event: event === "seeked" ? "seek" : event, position: position, duration: duration };
+  }
+
+  window.addEventListener("message", function (message) {
+    var origin = root.getAttribute("data-provider-origin");
+    if (!origin || message.origin !== origin) {
+      return; // only the provider on screen may move the position
+    }
+    var parsed = parsePlayerEvent(message.data);
+    if (parsed) {
+      observe(parsed.event, parsed.position, parsed.duration);
+    }
+  });
+
   if (!progressUrl || !movieId) {
     return; // not signed in: the queue of an earlier visit was still worth sending
   }
@@ -273,75 +367,14 @@
     }
   }
 
-  // --- HTML5 video (plain file or HLS) ------------------------------------------------------
+  track = report;
 
-  var startAt = parseFloat(root.getAttribute("data-start")) || 0;
-
-  // Media events do not bubble, but they pass the player element in the capture phase, so a
-  // <video> added later (an HLS source chosen after load) is tracked too.
-  function resume(video) {
-    if (video.tagName === "VIDEO" && startAt > 0 && startAt < video.duration) {
-      video.currentTime = startAt;
-      startAt = 0; // once: switching sources must not jump back
-    }
-  }
-  root.addEventListener("loadedmetadata", function (event) { resume(event.target); }, true);
-  // A cached video can have its metadata before this script runs; loadedmetadata is then gone.
-  Array.prototype.forEach.call(root.querySelectorAll("video"), function (video) {
-    if (video.readyState >= 1) { resume(video); }
-  });
-  ["play", "pause", "seeked", "ended"].forEach(function (name) {
-    root.addEventListener(name, function (event) {
-      var video = event.target;
-      if (video.tagName === "VIDEO") {
-        report(EVENTS[name], video.currentTime, video.duration);
-      }
-    }, true);
-  });
-  root.addEventListener("timeupdate", function (event) {
-    var video = event.target;
-    if (video.tagName === "VIDEO" && !video.paused) {
-      report("timeupdate", video.currentTime, video.duration);
-    }
-  }, true);
-
-  // --- Embedded providers (postMessage) -----------------------------------------------------
-
-  function number(value) {
-    return typeof value === "number" ? value : parseFloat(value);
-  }
-
-  // VidKing: {"type":"PLAYER_EVENT","data":{"event","currentTime","duration","progress"}},
-  // sometimes as a JSON string. `progress` is a percentage, used only without currentTime.
-  function parsePlayerEvent(data) {
-    if (typeof data === "string") {
-      try {
-        data = JSON.parse(data);
-      } catch (error) {
-        return null;
-      }
-    }
-    if (!data || typeof data !== "object" || data.type !== "PLAYER_EVENT" || !data.data) {
-      return null;
-    }
-    var detail = data.data;
-    var duration = number(detail.duration);
-    var position = number(detail.currentTime);
-    if (!isFinite(position) && isFinite(duration) && isFinite(number(detail.progress))) {
-      position = (number(detail.progress) / 100) * duration;
-    }
-    var event = String(detail.event || "").toLowerCase();
-    return { event: event === "seeked" ? "seek" : event, position: position, duration: duration };
-  }
-
-  window.addEventListener("message", function (message) {
-    var origin = root.getAttribute("data-provider-origin");
-    if (!origin || message.origin !== origin) {
-      return; // only the provider on screen may move the position
-    }
-    var parsed = parsePlayerEvent(message.data);
-    if (parsed) {
-      report(parsed.event, parsed.position, parsed.duration);
+  // The source on screen was replaced (watch.js): its last events, a pause among them, never
+  // reach us once it has left the page, so the tracker stops here, with the last position.
+  root.addEventListener("streamsite:source-change", function () {
+    if (state.playing) {
+      setPlaying(false);
+      send("pause");
     }
   });
 
