@@ -13,20 +13,34 @@ from catalog.models import Movie
 from progress import services as progress
 from streaming import sources
 from streaming.api import MAX_START_SECONDS
-from streaming.providers.base import Source
+from streaming.providers.base import HLS, Source, Track
 
 
 @dataclass(frozen=True)
 class Server:
-    """One entry of the page's source switcher."""
+    """One entry of the page's source switcher.
+
+    ``url`` is what the player loads: an embed's page (with the start position in the
+    provider's own parameter), or for our own HLS the signed master playlist, with its
+    subtitle tracks signed alike.
+    """
 
     number: int
     source: Source
     url: str
+    subtitles: tuple[tuple[Track, str], ...] = ()
 
     @property
     def label(self) -> str:
         return f"Server {self.number}"
+
+    @property
+    def kind(self) -> str:
+        return self.source.kind
+
+    @property
+    def is_hls(self) -> bool:
+        return self.source.kind == HLS
 
 
 @require_safe
@@ -41,13 +55,21 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     if start_position is None and "t" not in request.GET:
         start_position = saved_start(request, movie)
     servers = [
-        Server(number, ranked.source, ranked.source.url(start=start_position))
+        Server(
+            number,
+            ranked.source,
+            ranked.source.url(start=start_position),
+            tuple(ranked.source.subtitles()),
+        )
         for number, ranked in enumerate(resolution.playable, start=1)
     ]
     context = {
         "movie": movie,
         "servers": servers,
         "current": servers[0] if servers else None,
+        # The player elements the page may need: a <video> for our HLS, an iframe for embeds.
+        "hls_server": next((server for server in servers if server.is_hls), None),
+        "embed_server": next((server for server in servers if not server.is_hls), None),
         "start_position": start_position,
         "start_label": clock(start_position) if start_position else "",
         "progress_token": (

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from catalog.services import set_published
 from streaming.models import Provider
 from streamsite.resilience import get_breaker
+from videos import signing
+from videos.models import Subtitle, VideoAsset
 
 
 @dataclass
@@ -30,7 +36,7 @@ class Page(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         element = Element(tag, dict(attrs))
         self.elements.append(element)
-        if tag not in {"link", "meta", "img", "input", "br"}:
+        if tag not in {"link", "meta", "img", "input", "br", "track", "source"}:
             self._open.append(element)
 
     def handle_endtag(self, tag: str) -> None:
@@ -186,3 +192,97 @@ def test_the_detail_pages_play_button_leads_to_the_player(client, make_movie, tw
 
     assert f'href="{movie.get_watch_url()}"' in response.content.decode()
     assert watch(client, movie)[0] == 200
+
+
+@pytest.fixture
+def self_hosted(make_movie):
+    """A movie with a ready upload and two subtitle tracks (rows only: nothing is played)."""
+    movie = make_movie("Heat", tmdb_id=949)
+    asset = VideoAsset.objects.create(
+        movie=movie,
+        status=VideoAsset.Status.READY,
+        master_playlist="master.m3u8",
+        ready_at=timezone.now(),
+    )
+    Subtitle.objects.create(asset=asset, language="en", label="English")
+    Subtitle.objects.create(asset=asset, language="fr", label="Français")
+    return movie, asset
+
+
+def signed(url: str, asset: VideoAsset, filename: str) -> bool:
+    """``url`` is a live signed link to ``filename`` of the asset."""
+    prefix, sig, expires, asset_id, rest = url.split("/", 5)[1:]
+    return (prefix, asset_id, rest) == ("hls", str(asset.pk), filename) and signing.is_valid(
+        sig, int(expires), asset.pk
+    )
+
+
+def test_our_own_hls_is_server_1_with_its_signed_playlist_and_subtitle_tracks(
+    client, self_hosted, two_providers
+):
+    movie, asset = self_hosted
+    primary, fallback = two_providers
+
+    status, page, response = watch(client, movie, "?t=754")
+
+    assert status == 200
+    player = page.one("div", "player")
+    assert (player.attrs["data-kind"], player.attrs["data-provider"]) == ("hls", "self-hosted")
+    assert player.attrs["data-provider-origin"] == ""  # no postMessage is trusted for it
+    assert player.attrs["data-start"] == "754"  # the player seeks there itself
+    servers = page.all("button", "server")
+    assert [s.attrs["data-kind"] for s in servers] == ["hls", "embed", "embed"]
+    assert signed(servers[0].attrs["data-url"], asset, "master.m3u8")
+    assert "data-start-param" not in servers[0].attrs
+    assert servers[1].attrs["data-start-param"] == "progress"
+    # The embeds' iframe waits, ready for a switch, with the first embed's URL.
+    frame = page.all("iframe", "player__frame")[0]
+    assert (
+        frame.attrs["data-src"] == f"{primary.base_url}/embed/movie/949?autoPlay=true&progress=754"
+    )
+    # The <video> watch.js plays: subtitle tracks, none on by default.
+    [video, fallback_video] = page.all("video", "player__video")  # the second in <noscript>
+    tracks = page.all("track")
+    assert [(t.attrs["srclang"], t.attrs["label"]) for t in tracks[:2]] == [
+        ("en", "English"),
+        ("fr", "Français"),
+    ]
+    assert all(t.attrs["kind"] == "subtitles" and "default" not in t.attrs for t in tracks)
+    assert signed(tracks[0].attrs["src"], asset, "subtitles/en.vtt")
+    assert signed(fallback_video.attrs["src"], asset, "master.m3u8")
+    assert "controls" in video.attrs and "playsinline" in video.attrs
+    # The menus, hidden until our HLS is on screen.
+    menus = {m.attrs["data-menu"]: m for m in page.all("div", "menu")}
+    assert set(menus) == {"quality", "subtitles"}
+    assert all("hidden" in menu.attrs for menu in menus.values())
+    items = [li.text.strip() for li in page.all("li", "menu__item")]
+    assert items == ["Off", "English", "Français"]
+    # hls.js (vendored) before the scripts that use it.
+    scripts = [s.attrs["src"] for s in page.all("script") if s.attrs.get("src")]
+    assert [src.rsplit("/", 1)[-1] for src in scripts[-3:]] == [
+        "hls.min.js",
+        "player.js",
+        "watch.js",
+    ]
+    assert "/vendor/hls.js/" in scripts[-3]
+
+
+def test_a_page_with_embeds_only_loads_neither_hlsjs_nor_a_video(client, make_movie, two_providers):
+    movie = make_movie("Heat")
+
+    _, page, _ = watch(client, movie)
+
+    assert page.all("video") == [] and page.all("template") == []
+    assert page.all("div", "menu") == []
+    assert not any("hls" in (s.attrs.get("src") or "") for s in page.all("script"))
+    assert [s.attrs["data-kind"] for s in page.all("button", "server")] == ["embed", "embed"]
+
+
+def test_the_vendored_hlsjs_is_the_release_package_json_pins():
+    root = Path(__file__).resolve().parents[2]
+    pinned = json.loads((root / "package.json").read_text())["dependencies"]["hls.js"]
+    vendored = (root / "static" / "vendor" / "hls.js" / "hls.min.js").read_text()
+
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pinned)  # exact, so `make vendor` is reproducible
+    assert f'"{pinned}"' in vendored
+    assert (root / "static" / "vendor" / "hls.js" / "LICENSE").read_text().startswith("Copyright")
