@@ -234,6 +234,10 @@ def test_our_own_hls_is_server_1_with_its_signed_playlist_and_subtitle_tracks(
     assert [s.attrs["data-kind"] for s in servers] == ["hls", "embed", "embed"]
     assert signed(servers[0].attrs["data-url"], asset, "master.m3u8")
     assert "data-start-param" not in servers[0].attrs
+    # Fetched while hls.js loads, in the mode hls.js's own request has, so it is reused.
+    [preload] = [link for link in page.all("link") if link.attrs.get("rel") == "preload"]
+    assert preload.attrs["href"] == servers[0].attrs["data-url"]
+    assert (preload.attrs["as"], preload.attrs["crossorigin"]) == ("fetch", "anonymous")
     assert servers[1].attrs["data-start-param"] == "progress"
     # The embeds' iframe waits, ready for a switch, with the first embed's URL.
     frame = page.all("iframe", "player__frame")[0]
@@ -273,6 +277,7 @@ def test_a_page_with_embeds_only_loads_neither_hlsjs_nor_a_video(client, make_mo
     _, page, _ = watch(client, movie)
 
     assert page.all("video") == [] and page.all("template") == []
+    assert not any(link.attrs.get("rel") == "preload" for link in page.all("link"))
     assert page.all("div", "menu") == []
     assert not any("hls" in (s.attrs.get("src") or "") for s in page.all("script"))
     assert [s.attrs["data-kind"] for s in page.all("button", "server")] == ["embed", "embed"]
