@@ -6,9 +6,9 @@
    but also for the browser's own error page (connection refused), so this catches servers that
    hang; servers that are down are kept out of the list on the server side by the health probe
    and circuit breakers. Our own HLS (data-kind="hls") goes in a <video>: played by hls.js
-   wherever hls.js runs, by the browser itself only where it does not (Safari on iOS has no
-   Media Source Extensions; desktop Chromium now claims native HLS too, but hls.js gives us the
-   quality menu and error reports). A <video> says more than an iframe: it has loaded when its
+   wherever hls.js runs, by the browser itself only where it does not (iPhones before iOS
+   17.1 have no Media Source Extensions; desktop Chromium now claims native HLS too, but hls.js
+   gives us the quality menu and its error reports). A <video> says more than an iframe: it has loaded when its
    first frame is decoded, and hls.js reports the errors it could not recover from (a segment
    still failing after its retries); the page then moves to the next server by itself.
 
