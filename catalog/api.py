@@ -7,7 +7,12 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
@@ -48,23 +53,30 @@ class StrictParams(serializers.Serializer):
 class MovieListParams(StrictParams):
     allowed_extra = ("cursor",)
 
-    # A slug first (which also refuses characters PostgreSQL cannot compare, such as NUL),
-    # then the genre it names.
+    # A slug (which also refuses characters PostgreSQL cannot compare, such as NUL); a slug
+    # that names no genre is a 404, like an unknown movie id: the schema cannot list genres.
     genre = serializers.SlugField(max_length=64, required=False)
     year = serializers.IntegerField(min_value=1870, max_value=2100, required=False)
     featured = serializers.BooleanField(required=False)
     ordering = serializers.ChoiceField(choices=list(ORDERINGS), default="popularity")
     page_size = serializers.IntegerField(min_value=1, max_value=100, default=24)
 
-    def validate_genre(self, slug: str) -> Genre:
-        genre = Genre.objects.only("id", "slug").filter(slug=slug).first()
-        if genre is None:
-            raise ValidationError(f"No genre is called {slug!r}.")
-        return genre
+
+# What a search may be, in the schema too: some character that is not a space, and no NUL.
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_QUERY_LENGTH,
+        "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$",
+    }
+)
+class SearchTextField(serializers.CharField):
+    pass
 
 
 class SearchParams(StrictParams):
-    q = serializers.CharField(max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
+    q = SearchTextField(max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
     limit = serializers.IntegerField(min_value=1, max_value=50, default=20)
 
 
@@ -85,6 +97,9 @@ class GenreSerializer(serializers.Serializer):
 
 class GenreWithCountSerializer(GenreSerializer):
     movie_count = serializers.IntegerField()
+
+
+DEGRADED_HELP = "Present (true) only when the database failed and an older copy answered."
 
 
 class MovieSummarySerializer(serializers.Serializer):
@@ -118,6 +133,32 @@ class MovieDetailSerializer(MovieSummarySerializer):
         return movie.backdrop_url()
 
 
+# The answers as a whole, for the schema: what the views return, with the marker a stale copy
+# gets (streamsite.http_cache).
+
+
+class MovieDetailAnswer(MovieDetailSerializer):
+    degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
+
+
+class MoviePageSerializer(serializers.Serializer):
+    next = serializers.CharField(allow_null=True, help_text="The next page's URL; null at the end")
+    previous = serializers.CharField(allow_null=True, help_text="The previous page's URL")
+    results = MovieSummarySerializer(many=True)
+    degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
+
+
+class SearchResultsSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    results = MovieSummarySerializer(many=True)
+    degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
+
+
+class GenreListSerializer(serializers.Serializer):
+    results = GenreWithCountSerializer(many=True)
+    degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
+
+
 # --- Pagination -----------------------------------------------------------------------------
 
 
@@ -142,7 +183,8 @@ class MovieCursorPagination(CursorPagination):
                 if "\x00" in cursor.position:  # PostgreSQL cannot compare text holding one
                     raise DjangoValidationError("null character")
         except (NotFound, DjangoValidationError):
-            raise ValidationError({"cursor": ["Invalid or expired cursor."]}) from None
+            # Well-formed for all the schema can say, but pointing at no page.
+            raise NotFound("cursor: Invalid or expired cursor.") from None
         return cursor
 
 
@@ -152,14 +194,23 @@ class MovieCursorPagination(CursorPagination):
 @http_cache.api_response("catalog", "movie-list")
 class MovieListView(APIView):
     @extend_schema(
-        parameters=[MovieListParams, OpenApiParameter("cursor", str)],
-        responses=MovieSummarySerializer(many=True),
+        parameters=[
+            MovieListParams,
+            OpenApiParameter("cursor", str, description="From a previous page's next/previous"),
+        ],
+        responses={
+            200: MoviePageSerializer,
+            404: OpenApiResponse(description="No genre by that slug, or a cursor to no page."),
+        },
         summary="Published movies, most popular first, cursor-paginated",
     )
     def get(self, request: Request) -> Response:
         params = validated(MovieListParams, request)
         movies = Movie.objects.published().with_card_fields()
-        if genre := params.get("genre"):
+        if slug := params.get("genre"):
+            genre = Genre.objects.only("id", "slug").filter(slug=slug).first()
+            if genre is None:
+                raise NotFound(f"genre: No genre is called {slug!r}.")
             movies = movies.in_genre(genre)
         if (year := params.get("year")) is not None:
             movies = movies.released_in(year)
@@ -176,7 +227,7 @@ class MovieListView(APIView):
 
 @http_cache.api_response("catalog", "movie-detail")
 class MovieDetailView(APIView):
-    @extend_schema(responses=MovieDetailSerializer, summary="One published movie")
+    @extend_schema(responses=MovieDetailAnswer, summary="One published movie")
     def get(self, request: Request, movie_id: int) -> Response:
         movie = (
             Movie.objects.published()
@@ -194,7 +245,7 @@ class MovieDetailView(APIView):
 class MovieSearchView(APIView):
     @extend_schema(
         parameters=[SearchParams],
-        responses=MovieSummarySerializer(many=True),
+        responses=SearchResultsSerializer,
         summary="Full-text search over titles and overviews, best match first",
     )
     def get(self, request: Request) -> Response:
@@ -208,7 +259,7 @@ class MovieSearchView(APIView):
 
 @http_cache.api_response("catalog", "genre-list")
 class GenreListView(APIView):
-    @extend_schema(responses=GenreWithCountSerializer(many=True), summary="Genres with counts")
+    @extend_schema(responses=GenreListSerializer, summary="Genres with counts")
     def get(self, request: Request) -> Response:
         genres = Genre.objects.annotate(
             movie_count=Count("movies", filter=Q(movies__is_published=True))

@@ -10,8 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
@@ -52,7 +58,7 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if hasattr(data, "keys"):
-            unknown = set(data.keys()) - set(self.fields) - payload.CREDENTIAL_FIELDS
+            unknown = set(data.keys()) - set(self.fields)
             if unknown:
                 raise serializers.ValidationError(
                     {name: ["Unknown field."] for name in sorted(unknown)}
@@ -60,19 +66,75 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+# NUL is refused by DRF's CharField and by PostgreSQL; as a validator, the schema says so too.
+NO_NUL = RegexValidator(r"^[^\x00]*$", "Null characters are not allowed.")
+FORM_CSRF_HELP = "Django's CSRF token, in a form post from one of our pages (ignored otherwise)."
+
+
+class TextField(serializers.CharField):
+    """A string and nothing else, as the schema says (DRF's CharField also takes numbers)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "maximum": rules.MAX_DURATION_SECONDS,
+    }
+)
+class DurationField(serializers.FloatField):
+    """Above 0 (OpenAPI 3.0 says so with exclusiveMinimum, which DRF cannot express)."""
+
+
+@extend_schema_field({})
+class CredentialField(serializers.Field):
+    """Any value: read by authentication, never by the heartbeat's checks."""
+
+
+@extend_schema_field(
+    {"anyOf": [{"type": "string", "format": "uuid"}, {"type": "string", "maxLength": 0}]}
+)
+class SessionIdField(serializers.UUIDField):
+    """A viewing session's id, or empty (or null, in JSON) for none."""
+
+
 class HeartbeatSerializer(serializers.Serializer):
     """The request body, for the OpenAPI schema; ``progress.payload.parse`` checks it."""
 
-    position = serializers.FloatField(min_value=0, help_text="Seconds from the start.")
-    duration = serializers.FloatField(
-        max_value=rules.MAX_DURATION_SECONDS, help_text="Seconds; above 0, at most 24 hours."
+    position = serializers.FloatField(
+        min_value=0, help_text="Seconds from the start; a position past the duration is the end."
     )
+    duration = DurationField(help_text="Seconds; above 0, at most 24 hours.")
     event = serializers.ChoiceField(choices=payload.EVENTS, default="heartbeat")
     client_ts = serializers.IntegerField(
+        min_value=0,
+        max_value=rules.MAX_CLIENT_TS_MS,
         help_text="The player's clock when it read the position, in milliseconds since the "
-        "Unix epoch (JavaScript's Date.now()). At most 24 hours old, 5 minutes ahead."
+        "Unix epoch (JavaScript's Date.now()). The newest by this clock wins, so a late one "
+        "(an offline queue) is stored only if nothing newer is; one more than 5 minutes ahead "
+        "of the server's clock counts as 5 minutes ahead.",
     )
-    session_id = serializers.UUIDField(required=False, allow_null=True)
+    session_id = SessionIdField(required=False, allow_null=True)
+    # Credentials, not data: payload.parse leaves them to authentication, whatever they hold.
+    progress_token = CredentialField(
+        required=False,
+        help_text="The playback token, in the page-hide beacon's form post (else the "
+        "X-Progress-Token header).",
+    )
+    csrfmiddlewaretoken = CredentialField(required=False, help_text=FORM_CSRF_HELP)
+
+
+class HeartbeatFormSerializer(HeartbeatSerializer):
+    """The same heartbeat as a form post (the page-hide beacon): every value is text, and no
+    session is said with an empty value, since a form cannot send null."""
+
+    session_id = SessionIdField(required=False)
 
 
 class HeartbeatResultSerializer(serializers.Serializer):
@@ -84,7 +146,10 @@ class HeartbeatResultSerializer(serializers.Serializer):
 
 class SessionRequestSerializer(StrictSerializer):
     movie_id = serializers.IntegerField(min_value=1)
-    device = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    device = TextField(max_length=64, required=False, allow_blank=True, validators=[NO_NUL])
+    csrfmiddlewaretoken = TextField(
+        required=False, allow_blank=True, validators=[NO_NUL], help_text=FORM_CSRF_HELP
+    )
 
 
 class SessionSerializer(serializers.Serializer):
@@ -172,7 +237,12 @@ def _watchable_or_404(movie_id: int) -> None:
 
 class SessionCreateView(ProgressAPIView):
     @extend_schema(
-        request=SessionRequestSerializer, responses={201: SessionSerializer}, tags=["progress"]
+        request=SessionRequestSerializer,
+        responses={
+            201: SessionSerializer,
+            404: OpenApiResponse(description="No published movie with that movie_id"),
+        },
+        tags=["progress"],
     )
     def post(self, request: Request) -> Response:
         params = SessionRequestSerializer(data=request.data)
@@ -196,7 +266,11 @@ class MovieProgressView(ProgressAPIView):
         return Response(ProgressSerializer(_progress_data(progress, movie_id)).data)
 
     @extend_schema(
-        request=HeartbeatSerializer,
+        request={
+            "application/json": HeartbeatSerializer,
+            "application/x-www-form-urlencoded": HeartbeatFormSerializer,
+            "multipart/form-data": HeartbeatFormSerializer,
+        },
         responses={202: HeartbeatResultSerializer},
         parameters=[
             OpenApiParameter(

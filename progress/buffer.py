@@ -51,7 +51,6 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from catalog.models import Movie
-from progress import rules
 from progress.models import ViewingSession, WatchProgress
 from progress.upsert import Heartbeat, ProgressRow, write_rows
 from streamsite import metrics
@@ -65,13 +64,11 @@ USER_PREFIX = KEY_PREFIX + "u:"
 DIRTY_KEY = KEY_PREFIX + "dirty"
 PROCESSING_KEY = KEY_PREFIX + "processing"
 
-# A flushed entry stays in Redis this long after its last change, so a late heartbeat is still
-# compared with it in Redis (reads come from Redis first). Longer than the oldest client
-# timestamp we accept: a heartbeat accepted after the entry expired is newer than it was.
-CLEAN_TTL_MS = int(
-    (rules.MAX_CLIENT_TS_AGE + rules.MAX_CLIENT_TS_AHEAD + dt.timedelta(hours=1)).total_seconds()
-    * 1000
-)
+# A flushed entry stays in Redis this long after its last change, so the late heartbeats of a
+# paused film or a replayed offline queue are compared with it in Redis and cost no database
+# write. Correctness does not depend on it: reads also ask the database, and the upsert refuses
+# anything older than the row.
+CLEAN_TTL_MS = int(dt.timedelta(hours=25).total_seconds() * 1000)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 # KEYS: entry, dirty, user index. ARGV: member, pos, dur, done, client ms, server ms, session,

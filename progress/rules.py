@@ -8,15 +8,17 @@ import datetime as dt
 
 from django.conf import settings
 
-# A heartbeat may arrive late (an offline queue replayed the next day) but not from the distant
-# past, and a client clock may run a little fast but not far into the future.
-MAX_CLIENT_TS_AGE = dt.timedelta(hours=24)
+# A heartbeat may arrive late, even days late (an offline queue replayed): last write wins by
+# client timestamp decides whether it still counts. A client clock may also run fast; a
+# timestamp further ahead than this is taken as this far ahead, so a device whose clock is a
+# day fast cannot win over every other device's heartbeats for a day.
 MAX_CLIENT_TS_AHEAD = dt.timedelta(minutes=5)
-# Longest duration we accept: no film is longer than a day, and it bounds every position.
+# Client timestamps are milliseconds since 1970 up to the end of year 9999 (what a datetime
+# holds); anything else is no clock's reading.
+MAX_CLIENT_TS_MS = 253_402_300_799_999
+# Longest duration we accept: no film is longer than a day. A position past the duration (the
+# player's metadata and decoder disagree at the very end) is taken as the end.
 MAX_DURATION_SECONDS = 24 * 3600.0
-# Players report the duration and the position from different sources (container metadata vs
-# the decoder), so the position may overshoot the duration by a few seconds at the very end.
-POSITION_TOLERANCE_SECONDS = 5.0
 
 
 def is_completed(*, position: float, duration: float, ended: bool = False) -> bool:

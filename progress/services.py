@@ -36,7 +36,7 @@ def record_heartbeat(
     session_id: uuid.UUID | None = None,
 ) -> str:
     """Take one player heartbeat; returns where it went ("buffered", "database", "stale")."""
-    position = min(position, duration)  # a small overshoot at the very end is allowed in
+    position = min(position, duration)  # a position past the end is the end
     heartbeat = buffer.Heartbeat(
         position=position,
         duration=duration,

@@ -12,13 +12,13 @@ from typing import Any
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from streaming import sources
-from streaming.providers.base import MovieRef, normalize_color
+from streaming.providers.base import HEX_COLOR, MovieRef, normalize_color
 from streaming.sources import RankedSource, Resolution
 
 MAX_START_SECONDS = 24 * 60 * 60  # nothing we serve is a day long; more is a client bug
@@ -32,8 +32,11 @@ class EmbedParams(serializers.Serializer):
     start = serializers.IntegerField(
         min_value=0, max_value=MAX_START_SECONDS, required=False, help_text="Seconds"
     )
-    color = serializers.CharField(
-        max_length=7, required=False, help_text="Accent colour, 3 or 6 hex digits, '#' optional"
+    color = serializers.RegexField(
+        HEX_COLOR.pattern,  # normalize_color's rule, stated in the schema too
+        required=False,
+        help_text="Accent colour, 3 or 6 hex digits, '#' optional",
+        error_messages={"invalid": "Give a colour as 3 or 6 hex digits, e.g. e50914."},
     )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -203,6 +206,7 @@ class EmbedView(APIView):
         parameters=[EmbedParams],
         responses={
             200: EmbedSerializer,
+            404: OpenApiResponse(description="No such movie, or no enabled provider by that name"),
             503: OpenApiResponse(NoSourcesSerializer, description="Every source is down"),
         },
         summary="The player URL of a movie (best or chosen provider) plus the fallbacks",
@@ -230,6 +234,6 @@ class EmbedView(APIView):
             return resolution.best
         # An open circuit is still handed out when asked for by name: the caller chose it.
         found = resolution.find(provider)
-        if found is None:
-            raise ValidationError({"provider": [f"No enabled provider is called {provider!r}."]})
+        if found is None:  # well-formed, but naming nothing: like an unknown movie id
+            raise NotFound(f"provider: No enabled provider is called {provider!r}.")
         return found

@@ -258,6 +258,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # After drf-spectacular's own: the errors any operation may answer (streamsite/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "streamsite.openapi.document_errors",
+    ],
 }
 
 # --- Shield: client IP, rate limits, DDoS protection (shield/) ------------------------------

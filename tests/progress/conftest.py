@@ -81,15 +81,13 @@ INVALID_HEARTBEATS = [
     ({"position": True}, "position"),
     ({"position": "NaN"}, "position"),
     ({"position": "Infinity"}, "position"),
-    ({"position": 7206.0}, "position"),  # more than 5 s past the duration
     ({"duration": None}, "duration"),
     ({"duration": 0}, "duration"),
     ({"duration": -30}, "duration"),
     ({"duration": 24 * 3600 + 1}, "duration"),
     ({"duration": "-inf"}, "duration"),
     ({"client_ts": None}, "client_ts"),
-    ({"client_ts": lambda: now_ms() - DAY_MS - 60_000}, "client_ts"),
-    ({"client_ts": lambda: now_ms() + 6 * 60_000}, "client_ts"),
+    ({"client_ts": -1}, "client_ts"),  # before 1970: no player's clock
     ({"client_ts": "yesterday"}, "client_ts"),
     ({"client_ts": 1.5}, "client_ts"),
     ({"client_ts": 10**30}, "client_ts"),

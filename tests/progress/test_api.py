@@ -416,18 +416,43 @@ def test_stale_heartbeat_metric_counts_refusals(
     assert stale() == before + 1
 
 
-def test_client_ts_at_the_edges_of_the_window_is_accepted(
-    viewer_client: APIClient, movie: Movie, heartbeat: HeartbeatFactory
+def test_a_heartbeat_from_a_day_old_queue_is_accepted_and_loses_to_newer_ones(
+    viewer_client: APIClient, movie: Movie, heartbeat: HeartbeatFactory, viewer: AbstractBaseUser
 ) -> None:
-    old = now_ms() - DAY_MS + 60_000
-    ahead = now_ms() + 4 * 60_000
+    url = progress_url(movie.pk)
+    days_old = now_ms() - 3 * DAY_MS  # an offline queue replayed days later
 
-    assert (
-        post_json(viewer_client, progress_url(movie.pk), heartbeat(client_ts=old)).status_code
-        == 202
+    first = post_json(viewer_client, url, heartbeat(position=300.0, client_ts=days_old))
+    newer = post_json(viewer_client, url, heartbeat(position=900.0))
+    late = post_json(viewer_client, url, heartbeat(position=100.0, client_ts=days_old + 1000))
+
+    assert [r.status_code for r in (first, newer, late)] == [202, 202, 202]
+    assert late.json() == {"result": "stale"}
+    assert buffer.get_progress(user_id=viewer.pk, movie_id=movie.pk).position == 900.0
+
+
+def test_a_clock_far_ahead_counts_as_at_most_five_minutes_ahead(
+    viewer_client: APIClient, movie: Movie, heartbeat: HeartbeatFactory, viewer: AbstractBaseUser
+) -> None:
+    url = progress_url(movie.pk)
+    before = now_ms()
+
+    ahead = post_json(viewer_client, url, heartbeat(position=500.0, client_ts=before + DAY_MS))
+
+    assert ahead.status_code == 202
+    stored = buffer.get_progress(user_id=viewer.pk, movie_id=movie.pk)
+    assert stored.position == 500.0
+    # Not a day ahead, where it would win over every other device's heartbeat until then.
+    assert stored.client_ts <= dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+
+
+def test_a_position_past_the_end_is_taken_as_the_end(
+    viewer_client: APIClient, movie: Movie, heartbeat: HeartbeatFactory, viewer: AbstractBaseUser
+) -> None:
+    response = post_json(
+        viewer_client, progress_url(movie.pk), heartbeat(position=9000.0, duration=7200.0)
     )
-    assert (
-        post_json(viewer_client, progress_url(movie.pk), heartbeat(client_ts=ahead)).status_code
-        == 202
-    )
-    assert dt.timedelta(minutes=5) > dt.timedelta(milliseconds=ahead - now_ms())
+
+    assert response.status_code == 202
+    stored = buffer.get_progress(user_id=viewer.pk, movie_id=movie.pk)
+    assert (stored.position, stored.completed) == (7200.0, True)

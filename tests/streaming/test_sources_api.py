@@ -379,10 +379,21 @@ def test_embed_with_every_provider_down_is_a_503(
     assert int(response["Retry-After"]) >= 1
 
 
+def test_embed_of_a_provider_nobody_enabled_is_a_404_naming_it(
+    api_client, make_movie, make_provider
+):
+    make_provider("https://player.example.org")
+    movie = make_movie()
+
+    response = api_client.get(f"/api/streaming/embed/{movie.pk}", {"provider": "no-such"})
+
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("provider:")
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("provider", "no-such-provider"),
         ("start", "-1"),
         ("start", "1.5"),
         ("start", "ninety"),
