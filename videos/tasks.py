@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
 from videos import pipeline
 from videos.models import VideoAsset
@@ -20,7 +21,11 @@ def transcode(asset_id: int) -> str:
 @shared_task(name="videos.requeue_stalled")
 def requeue_stalled() -> int:
     """Queue every transcode that stopped reporting (its worker died) or never started."""
-    stalled = list(VideoAsset.objects.stalled().values_list("pk", flat=True))
+    stalled = dict(VideoAsset.objects.stalled().values_list("pk", "status"))
+    # An upload still waiting behind a long queue is queued once more per stall period, not at
+    # every sweep. A dead transcode keeps its old heartbeat: that is what lets a new attempt in.
+    waiting = [pk for pk, status in stalled.items() if status == VideoAsset.Status.UPLOADED]
+    VideoAsset.objects.filter(pk__in=waiting).update(heartbeat_at=timezone.now())
     for asset_id in stalled:
         transcode.delay(asset_id)
     return len(stalled)
