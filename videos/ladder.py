@@ -44,6 +44,14 @@ H264_LEVELS = (
     (52, 2_073_600, 36_864),
 )
 
+# Seek previews: a frame every THUMBNAIL_SECONDS, THUMBNAIL_WIDTH wide, COLUMNS x ROWS to a sprite
+# (a 2-hour film: 15 sprites of about 150 kB), located by a WebVTT track players understand.
+THUMBNAILS = "thumbnails.vtt"
+THUMBNAIL_DIRECTORY = "thumbnails"
+THUMBNAIL_SECONDS = 5
+THUMBNAIL_WIDTH = 160
+THUMBNAIL_COLUMNS, THUMBNAIL_ROWS = 10, 10
+
 _EXTINF = re.compile(r"^#EXTINF:([\d.]+),")
 
 
@@ -118,17 +126,27 @@ def _even(value: float) -> int:
     return max(2, 2 * round(value / 2))
 
 
+def thumbnail_size(source: Probe) -> tuple[int, int]:
+    return THUMBNAIL_WIDTH, _even(THUMBNAIL_WIDTH * source.height / source.width)
+
+
 def command(
     source: Path, probe: Probe, rungs: list[Rung], output: Path, *, preset: str
 ) -> list[str]:
-    """ffmpeg arguments (after the global ones) making every rung in ``output/<name>/``."""
+    """ffmpeg arguments (after the global ones) making every rung in ``output/<name>/``, and
+    the seek-preview sprites in ``output/thumbnails/``, all from one decode."""
     count = len(rungs)
-    splits = "".join(f"[split{i}]" for i in range(count))
-    graph = [f"[0:v:0]split={count}{splits}"]
+    splits = "".join(f"[split{i}]" for i in range(count + 1))
+    graph = [f"[0:v:0]split={count + 1}{splits}"]
     graph += [
         f"[split{i}]scale={rung.width}:{rung.height}:flags=bicubic,format=yuv420p[out{i}]"
         for i, rung in enumerate(rungs)
     ]
+    width, height = thumbnail_size(probe)
+    graph.append(
+        f"[split{count}]fps=1/{THUMBNAIL_SECONDS},scale={width}:{height},"
+        f"tile={THUMBNAIL_COLUMNS}x{THUMBNAIL_ROWS}[thumbs]"
+    )
     keyframe = settings.VIDEO_KEYFRAME_SECONDS
     arguments = ["-i", str(source), "-filter_complex", ";".join(graph)]
     for i in range(count):
@@ -162,8 +180,39 @@ def command(
         "-hls_segment_filename", str(output / "%v" / SEGMENT_PATTERN),
         "-var_stream_map", streams,
         str(output / "%v" / MEDIA_PLAYLIST),
+        # The second output: one JPEG per full (or last) sprite.
+        "-map", "[thumbs]", "-c:v", "mjpeg", "-q:v", "5", "-fps_mode", "vfr",
+        "-start_number", "0", "-f", "image2",
+        str(output / THUMBNAIL_DIRECTORY / "sprite_%03d.jpg"),
     ]  # fmt: skip
     return arguments
+
+
+def thumbnails_track(source: Probe) -> str:
+    """The WebVTT track pointing every THUMBNAIL_SECONDS of the film at its tile in a sprite."""
+    width, height = thumbnail_size(source)
+    per_sprite = THUMBNAIL_COLUMNS * THUMBNAIL_ROWS
+    lines = ["WEBVTT", ""]
+    count = math.ceil(source.duration / THUMBNAIL_SECONDS)
+    for index in range(count):
+        start = index * THUMBNAIL_SECONDS
+        end = min(source.duration, start + THUMBNAIL_SECONDS)
+        sprite, tile = divmod(index, per_sprite)
+        row, column = divmod(tile, THUMBNAIL_COLUMNS)
+        lines += [
+            f"{_timestamp(start)} --> {_timestamp(end)}",
+            f"{THUMBNAIL_DIRECTORY}/sprite_{sprite:03d}.jpg"
+            f"#xywh={column * width},{row * height},{width},{height}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _timestamp(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{millis / 1000:06.3f}"
 
 
 def measure(rung: Rung, directory: Path, *, has_audio: bool) -> Measured:

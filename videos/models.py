@@ -81,6 +81,8 @@ class VideoAsset(models.Model):
     frame_rate = models.FloatField(null=True, blank=True)
     # Relative to the asset's directory ("master.m3u8"); empty until ready.
     master_playlist = models.CharField(max_length=255, blank=True)
+    # The seek-preview track (WebVTT pointing at sprite tiles), beside it; empty until ready.
+    thumbnails = models.CharField(max_length=255, blank=True)
     # The transcode lock: which attempt holds it, and when it last proved to be alive.
     attempt = models.CharField(max_length=32, blank=True, editable=False)
     heartbeat_at = models.DateTimeField(default=timezone.now, editable=False)

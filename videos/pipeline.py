@@ -71,8 +71,8 @@ def transcode(
         probe = _probe(asset, attempt)
         encoding = encoding or ladder.Encoding.from_settings()
         rungs = ladder.rungs_for(probe, encoding)
-        for rung in rungs:
-            (work / rung.name).mkdir(parents=True, exist_ok=True)
+        for directory in [*(rung.name for rung in rungs), ladder.THUMBNAIL_DIRECTORY]:
+            (work / directory).mkdir(parents=True, exist_ok=True)
         reporter = _Reporter(asset.pk, attempt, on_progress)
         ffmpeg.run(
             ladder.command(Path(asset.source.path), probe, rungs, work, preset=encoding.preset),
@@ -82,6 +82,7 @@ def transcode(
         if not reporter.still_ours(1.0):
             raise LockLost
         measured = [ladder.measure(rung, work, has_audio=probe.has_audio) for rung in rungs]
+        (work / ladder.THUMBNAILS).write_text(ladder.thumbnails_track(probe))
         _publish(asset, attempt, work, measured)
         _take_poster_frame(asset, probe, work)
     except LockLost:
@@ -171,8 +172,9 @@ def _publish(asset: VideoAsset, attempt: str, work: Path, measured: list[ladder.
         # Lock the row: a sweeper cannot hand the asset to another attempt while we publish.
         if not VideoAsset.objects.select_for_update().filter(pk=asset.pk, attempt=attempt):
             raise LockLost
-        for rendition in measured:
-            _replace(work / rendition.rung.name, asset.directory / rendition.rung.name)
+        for name in [*(m.rung.name for m in measured), ladder.THUMBNAIL_DIRECTORY]:
+            _replace(work / name, asset.directory / name)
+        os.replace(work / ladder.THUMBNAILS, asset.directory / ladder.THUMBNAILS)
         os.replace(master, asset.directory / ladder.MASTER)
         asset.renditions.all().delete()
         Rendition.objects.bulk_create(
@@ -190,12 +192,14 @@ def _publish(asset: VideoAsset, attempt: str, work: Path, measured: list[ladder.
         now = timezone.now()
         asset.status, asset.percent, asset.error = Status.READY, 100, ""
         asset.master_playlist, asset.ready_at, asset.heartbeat_at = ladder.MASTER, now, now
+        asset.thumbnails = ladder.THUMBNAILS
         asset.save(
             update_fields=[
                 "status",
                 "percent",
                 "error",
                 "master_playlist",
+                "thumbnails",
                 "ready_at",
                 "heartbeat_at",
                 "updated_at",

@@ -29,6 +29,7 @@ FILE_TYPES = {
     ".ts": ("video/mp2t", "public, max-age=31536000, immutable"),
     ".m3u8": ("application/vnd.apple.mpegurl", "public, max-age=60"),
     ".vtt": ("text/vtt; charset=utf-8", "public, max-age=300"),
+    ".jpg": ("image/jpeg", "public, max-age=31536000, immutable"),  # seek-preview sprites
 }
 SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

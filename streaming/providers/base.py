@@ -100,6 +100,7 @@ class Source:
     check: HealthCheck | None = None
     asset_id: int | None = None
     tracks: tuple[Track, ...] = ()
+    thumbnails: str = ""  # the seek-preview WebVTT track of a self-hosted source
 
     def url(self, *, start: int | None = None, color: str | None = None) -> str:
         """The player URL, starting at ``start`` seconds and tinted ``color`` where supported.
@@ -114,6 +115,12 @@ class Source:
         if start and self.start_param:
             params[self.start_param] = str(int(start))
         return f"{self.page_url}?{urlencode(params)}" if params else self.page_url
+
+    def thumbnails_url(self) -> str:
+        """The signed seek-preview track, or "" when the source has none."""
+        if self.asset_id is None or not self.thumbnails:
+            return ""
+        return signing.signed_url(self.asset_id, self.thumbnails)
 
     def subtitles(self) -> list[tuple[Track, str]]:
         """Each subtitle track with its signed URL."""

@@ -46,6 +46,7 @@ class SelfHostedHLS:
                 page_url=asset.master_playlist,
                 asset_id=asset.pk,
                 tracks=tracks,
+                thumbnails=asset.thumbnails,
             )
         ]
 

@@ -43,6 +43,9 @@ def test_a_ready_upload_is_the_first_source_and_its_signed_url_plays(api_client,
     media = m3u8.loads(fetch(api_client, variant_url).decode())
     segment = fetch(api_client, urljoin(variant_url, media.segments[0].uri))
     assert segment[:1] == b"\x47"  # an MPEG-TS sync byte
+    thumbnails_url = urljoin(first["url"], "thumbnails.vtt")
+    sprite = fetch(api_client, urljoin(thumbnails_url, "thumbnails/sprite_000.jpg"))
+    assert sprite[:2] == b"\xff\xd8"  # the seek previews open under the same signature
 
 
 def test_urls_are_signed_when_the_answer_is_built_not_cached_with_the_list(

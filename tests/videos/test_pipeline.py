@@ -212,3 +212,24 @@ def test_a_movie_with_artwork_keeps_it(make_movie, make_ready_asset):
     movie.refresh_from_db()
     assert not movie.poster_file
     assert movie.poster_url().endswith("/heat.jpg")
+
+
+def test_seek_previews_come_from_the_same_run_as_a_sprite_and_a_track(make_movie, make_ready_asset):
+    asset = make_ready_asset(make_movie("Heat"), seconds=13, size="640x360")
+
+    track = (asset.directory / asset.thumbnails).read_text()
+    cues = [line for line in track.splitlines() if "#xywh=" in line]
+    assert track.startswith("WEBVTT")
+    assert "00:00:10.000 --> 00:00:13.000" in track
+    assert cues == [
+        "thumbnails/sprite_000.jpg#xywh=0,0,160,90",
+        "thumbnails/sprite_000.jpg#xywh=160,0,160,90",
+        "thumbnails/sprite_000.jpg#xywh=320,0,160,90",
+    ]
+    sprite = asset.directory / "thumbnails" / "sprite_000.jpg"
+    size = subprocess.run(
+        [FFPROBE, "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0",
+         str(sprite)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert size == "1600,900"  # ten by ten tiles of 160x90
