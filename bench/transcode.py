@@ -330,21 +330,26 @@ def ladder(*, clip_seconds: int, rounds: int) -> None:
         probe = ffmpeg.probe(source)
         rungs = video_ladder.rungs_for(probe, encoding)
 
-        def encode(selected: list[video_ladder.Rung], name: str) -> None:
+        def encode(selected: list[video_ladder.Rung], name: str, thumbnails: bool) -> None:
             output = work / name
             shutil.rmtree(output, ignore_errors=True)
-            for rung in selected:
-                (output / rung.name).mkdir(parents=True)
+            video_ladder.make_directories(output, selected)
             arguments = video_ladder.command(
-                source, probe, selected, output, preset=encoding.preset
+                source, probe, selected, output, preset=encoding.preset, thumbnails=thumbnails
             )
             ffmpeg.run(arguments, duration=probe.duration, on_progress=lambda fraction: True)
 
         def one_decode() -> float:
-            return timed(lambda: encode(rungs, "split"))
+            return timed(lambda: encode(rungs, "split", thumbnails=True))
 
         def one_run_per_rung() -> float:
-            return timed(lambda: [encode([rung], f"single-{rung.name}") for rung in rungs])
+            # The seek previews once, with the first rung, as a pipeline of separate runs would.
+            return timed(
+                lambda: [
+                    encode([rung], f"single-{rung.name}", thumbnails=index == 0)
+                    for index, rung in enumerate(rungs)
+                ]
+            )
 
         def decode_only() -> float:
             null = ["-i", str(source), "-map", "0:v:0", "-f", "null", "-"]

@@ -126,27 +126,41 @@ def _even(value: float) -> int:
     return max(2, 2 * round(value / 2))
 
 
+def make_directories(output: Path, rungs: list[Rung]) -> None:
+    """The directories ``command`` writes into (ffmpeg makes none of them)."""
+    for name in [*(rung.name for rung in rungs), THUMBNAIL_DIRECTORY]:
+        (output / name).mkdir(parents=True, exist_ok=True)
+
+
 def thumbnail_size(source: Probe) -> tuple[int, int]:
     return THUMBNAIL_WIDTH, _even(THUMBNAIL_WIDTH * source.height / source.width)
 
 
 def command(
-    source: Path, probe: Probe, rungs: list[Rung], output: Path, *, preset: str
+    source: Path,
+    probe: Probe,
+    rungs: list[Rung],
+    output: Path,
+    *,
+    preset: str,
+    thumbnails: bool = True,
 ) -> list[str]:
     """ffmpeg arguments (after the global ones) making every rung in ``output/<name>/``, and
     the seek-preview sprites in ``output/thumbnails/``, all from one decode."""
     count = len(rungs)
-    splits = "".join(f"[split{i}]" for i in range(count + 1))
-    graph = [f"[0:v:0]split={count + 1}{splits}"]
+    branches = count + 1 if thumbnails else count
+    splits = "".join(f"[split{i}]" for i in range(branches))
+    graph = [f"[0:v:0]split={branches}{splits}"]
     graph += [
         f"[split{i}]scale={rung.width}:{rung.height}:flags=bicubic,format=yuv420p[out{i}]"
         for i, rung in enumerate(rungs)
     ]
-    width, height = thumbnail_size(probe)
-    graph.append(
-        f"[split{count}]fps=1/{THUMBNAIL_SECONDS},scale={width}:{height},"
-        f"tile={THUMBNAIL_COLUMNS}x{THUMBNAIL_ROWS}[thumbs]"
-    )
+    if thumbnails:
+        width, height = thumbnail_size(probe)
+        graph.append(
+            f"[split{count}]fps=1/{THUMBNAIL_SECONDS},scale={width}:{height},"
+            f"tile={THUMBNAIL_COLUMNS}x{THUMBNAIL_ROWS}[thumbs]"
+        )
     keyframe = settings.VIDEO_KEYFRAME_SECONDS
     arguments = ["-i", str(source), "-filter_complex", ";".join(graph)]
     for i in range(count):
@@ -180,11 +194,13 @@ def command(
         "-hls_segment_filename", str(output / "%v" / SEGMENT_PATTERN),
         "-var_stream_map", streams,
         str(output / "%v" / MEDIA_PLAYLIST),
-        # The second output: one JPEG per full (or last) sprite.
-        "-map", "[thumbs]", "-c:v", "mjpeg", "-q:v", "5", "-fps_mode", "vfr",
-        "-start_number", "0", "-f", "image2",
-        str(output / THUMBNAIL_DIRECTORY / "sprite_%03d.jpg"),
     ]  # fmt: skip
+    if thumbnails:  # a second output: one JPEG per full (or last) sprite
+        arguments += [
+            "-map", "[thumbs]", "-c:v", "mjpeg", "-q:v", "5", "-fps_mode", "vfr",
+            "-start_number", "0", "-f", "image2",
+            str(output / THUMBNAIL_DIRECTORY / "sprite_%03d.jpg"),
+        ]  # fmt: skip
     return arguments
 
 

@@ -71,8 +71,7 @@ def transcode(
         probe = _probe(asset, attempt)
         encoding = encoding or ladder.Encoding.from_settings()
         rungs = ladder.rungs_for(probe, encoding)
-        for directory in [*(rung.name for rung in rungs), ladder.THUMBNAIL_DIRECTORY]:
-            (work / directory).mkdir(parents=True, exist_ok=True)
+        ladder.make_directories(work, rungs)
         reporter = _Reporter(asset.pk, attempt, on_progress)
         ffmpeg.run(
             ladder.command(Path(asset.source.path), probe, rungs, work, preset=encoding.preset),
