@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg
 import m3u8
 import pytest
 from django.core.files import File
@@ -233,3 +234,14 @@ def test_seek_previews_come_from_the_same_run_as_a_sprite_and_a_track(make_movie
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert size == "1600,900"  # ten by ten tiles of 160x90
+
+
+def test_the_ffmpeg_of_the_pip_wheel_alone_is_enough(make_movie, make_ready_asset, settings):
+    # What `make run` falls back on where the system has no ffmpeg (and no ffprobe at all).
+    settings.FFMPEG_BINARY = imageio_ffmpeg.get_ffmpeg_exe()
+
+    asset = make_ready_asset(make_movie("Heat"), seconds=5, size="640x360", rate=25)
+
+    assert (asset.width, asset.height, asset.frame_rate, asset.audio_codec) == (640, 360, 25, "aac")
+    assert [r.height for r in asset.renditions.all()] == [360]
+    assert (asset.directory / asset.thumbnails).is_file()
