@@ -78,6 +78,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before anything that may log: the edge's X-Request-ID (or a new one) in every log line.
+    "streamsite.request_id.RequestIdMiddleware",
     # First and last: django-prometheus times and counts everything in between.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "streamsite.monitoring.RequestMetricsMiddleware",
@@ -485,10 +487,20 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Every line names the request it belongs to (streamsite/request_id.py; "-" outside one).
+    "filters": {"request_id": {"()": "streamsite.request_id.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
