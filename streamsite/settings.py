@@ -103,6 +103,16 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "streamsite.urls"
+# Which part of the site this process serves (streamsite/urls.py): "all", or one pool behind
+# the nginx gateway (deploy/nginx): "web" pages, "api" the REST API, "progress" the player's
+# heartbeats and viewing sessions, "admin" the editors' admin. Health checks and /metrics are
+# served by every role.
+SERVICE_ROLES = ("all", "web", "api", "progress", "admin")
+SERVICE_ROLE = env_str("SERVICE_ROLE", "all").lower()
+if SERVICE_ROLE not in SERVICE_ROLES:
+    raise ImproperlyConfigured(
+        f"SERVICE_ROLE must be one of {', '.join(SERVICE_ROLES)}, got {SERVICE_ROLE!r}"
+    )
 WSGI_APPLICATION = "streamsite.wsgi.application"
 
 TEMPLATES = [

@@ -1,4 +1,9 @@
-"""URL map. Pages live at the root, the REST API under /api/ (paths without trailing slash)."""
+"""URL map. Pages live at the root, the REST API under /api/ (paths without trailing slash).
+
+A process serves the part of the site its ``SERVICE_ROLE`` names (``streamsite.roles``): the
+other routes stay known for building links (a page links to the API docs, the watch page to the
+progress API) but match no request.
+"""
 
 from django.conf import settings
 from django.contrib import admin
@@ -6,7 +11,7 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from streamsite import bench_views, errors, health, openapi
+from streamsite import bench_views, errors, health, openapi, roles
 from streamsite.monitoring import metrics_view
 
 api_patterns = [
@@ -45,6 +50,8 @@ if settings.MEDIA_SERVED_BY_DJANGO:
 
 if settings.BENCH_ENDPOINTS:
     urlpatterns.insert(0, path("bench/bare", bench_views.bare, name="bench-bare"))
+
+urlpatterns = roles.mount(urlpatterns, settings.SERVICE_ROLE)
 
 handler404 = errors.page_not_found
 handler500 = errors.server_error
