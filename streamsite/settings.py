@@ -83,6 +83,9 @@ MIDDLEWARE = [
     # First and last: django-prometheus times and counts everything in between.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "streamsite.monitoring.RequestMetricsMiddleware",
+    # gzip where no nginx is in front (nginx asks for none), outside everything that writes a
+    # body; never for requests with the session cookie (BREACH, streamsite/compression.py).
+    "streamsite.compression.CompressionMiddleware",
     # Every error on /api/ is JSON, including those Django renders itself (debug pages).
     "streamsite.errors.ApiErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
