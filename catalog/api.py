@@ -203,6 +203,7 @@ class MovieListView(APIView):
             404: OpenApiResponse(description="No genre by that slug, or a cursor to no page."),
         },
         summary="Published movies, most popular first, cursor-paginated",
+        operation_id="movies_list",
     )
     def get(self, request: Request) -> Response:
         params = validated(MovieListParams, request)

@@ -6,13 +6,17 @@ Every API error is ``{"error": <code>, "detail": <sentence>}``; validation error
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from streamsite.resilience import database_breaker
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -21,6 +25,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        body, retry_after = unavailable()
+        return Response(body, status=503, headers={"Retry-After": str(retry_after)})
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
@@ -56,3 +63,25 @@ def is_api(path: str) -> bool:
 def json_error(status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
     """The same error shape for responses produced outside DRF views (middleware, 404s)."""
     return JsonResponse({"error": code, "detail": detail, **extra}, status=status)
+
+
+# The database failing as a service (unreachable, its circuit open, a statement timed out), as
+# opposed to a query being wrong: a 503 with Retry-After, never a 500. Bugs (IntegrityError,
+# ProgrammingError, DataError) stay 500s.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+
+def unavailable() -> tuple[dict[str, str], int]:
+    """The body and ``Retry-After`` of a 503 while the database is unavailable: until its
+    breaker lets a probe through, or its reset time."""
+    retry_after = max(1, math.ceil(database_breaker().retry_after()))
+    detail = f"The database is not answering; try again in {retry_after} s."
+    return {"error": "unavailable", "detail": detail}, retry_after
+
+
+def unavailable_error() -> JsonResponse:
+    """The JSON 503 for errors raised outside DRF views (streamsite.errors)."""
+    body, retry_after = unavailable()
+    response = JsonResponse(body, status=503)
+    response["Retry-After"] = str(retry_after)
+    return response

@@ -255,6 +255,19 @@ def redis_backed() -> bool:
     return isinstance(_backend(), RedisCache)
 
 
+def server_stats() -> dict[str, Any] | None:
+    """Redis's ``INFO stats`` (hits and misses among them), or None when the cache is not
+    Redis or cannot be reached (the admin dashboard's cache tile)."""
+    backend = _backend()
+    if not isinstance(backend, RedisCache) or _cooling_down(backend):
+        return None
+    try:
+        return dict(backend.client.get_client(write=False).info("stats"))
+    except OUTAGE_ERRORS as exc:
+        _outage(backend, "info", exc)
+        return None
+
+
 def _cooling_down(backend: BaseCache) -> bool:
     until = _down_until.get(backend)
     return until is not None and time.monotonic() < until
@@ -358,6 +371,21 @@ def peek(namespace: str, name: str, *args: object) -> Cached[Any] | None:
     if entry is None:
         return None
     return _counted(namespace, Cached(entry.value, "hit"))
+
+
+def stale(namespace: str, name: str, *args: object) -> Cached[Any] | None:
+    """The stale copy ``cached()`` would answer with if its loader failed now, else None.
+
+    For callers that know the loader would fail before trying it (the database's circuit is
+    open) and would fail earlier than the loader does (authenticating an API key).
+    """
+    if not settings.CACHE_ENABLED:
+        return None
+    entry = _entry(get(_stale_key(namespace, name, args)))
+    if entry is None:
+        return None
+    _log_stale(_stale_key(namespace, name, args), entry, "the database is unreachable")
+    return _counted(namespace, Cached(entry.value, "stale"))
 
 
 # Reads a namespace's version and the entry under it in one round trip: a hit is most of the

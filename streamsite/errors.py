@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -11,7 +12,13 @@ from django.shortcuts import render
 from django.template import loader
 from django.views.debug import SafeExceptionReporterFilter
 
-from streamsite.api import is_api, json_error
+from streamsite.api import (
+    UNAVAILABLE_ERRORS,
+    is_api,
+    json_error,
+    unavailable,
+    unavailable_error,
+)
 
 # The codes our own JSON errors use for these statuses; others are named after the status.
 _CODES = {400: "invalid", 403: "forbidden", 404: "not_found", 500: "server_error"}
@@ -27,11 +34,31 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    if isinstance(sys.exc_info()[1], UNAVAILABLE_ERRORS):
+        return _unavailable(request)
     if is_api(request.path):
         return json_error(500, "server_error", "Internal server error.")
     # No request context and so no context processors: whatever broke (the database, the
     # session store) may be what they depend on.
     return HttpResponseServerError(loader.get_template("500.html").render())
+
+
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    """The database is down, and nothing had a stale copy to answer with: a 503 saying when to
+    come back (fast: the database's breaker answered, nothing waited)."""
+    if is_api(request.path):
+        return unavailable_error()
+    _, retry_after = unavailable()
+    page = loader.get_template("500.html").render(
+        {
+            "code": 503,
+            "heading": "The catalog is out of reach for a moment",
+            "message": f"Please try again in {retry_after} seconds.",
+        }
+    )
+    response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 class ApiErrorsMiddleware:

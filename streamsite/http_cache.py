@@ -79,11 +79,24 @@ def api_response(namespace: str, name: str) -> Callable[[type[APIViewT]], type[A
 
             @functools.wraps(drf_view)  # keeps .cls, .initkwargs and csrf_exempt for Django/DRF
             def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-                if request.method in ("GET", "HEAD") and not _personal(request):
+                reading = request.method in ("GET", "HEAD")
+                if reading and not _personal(request):
                     hit = cache.peek(namespace, name, *_api_key(kwargs, request.GET))
                     if hit is not None:
                         return _respond(request, hit.value, hit.status, public=True)
-                return drf_view(request, *args, **kwargs)
+                response = drf_view(request, *args, **kwargs)
+                if reading and _database_unavailable(response):
+                    # Authenticating a signed-in caller or an API key needs the database. The
+                    # answer is public, the same for everyone: the copy an anonymous caller
+                    # gets is theirs too, marked private.
+                    key_args = _api_key(kwargs, request.GET)
+                    found = cache.peek(namespace, name, *key_args) or cache.stale(
+                        namespace, name, *key_args
+                    )
+                    if found is not None:
+                        stored = _degraded_json(found.value) if found.degraded else found.value
+                        return _respond(request, stored, found.status, public=False)
+                return response
 
             return view
 
@@ -210,6 +223,14 @@ def _degraded_html(stored: StoredResponse) -> StoredResponse:
 
 
 # --- Who is asking, and what may be shared --------------------------------------------------
+
+
+def _database_unavailable(response: HttpResponseBase) -> bool:
+    """The 503 streamsite.api gives while the database is unavailable."""
+    data = getattr(response, "data", None)
+    return response.status_code == 503 and isinstance(data, dict) and data.get("error") == (
+        "unavailable"
+    )
 
 
 def _personal(request: HttpRequest) -> bool:

@@ -265,18 +265,31 @@ def _redis_backed() -> bool:
 
 
 class CircuitBreaker:
-    """One circuit per external dependency; see the module docstring for the rules."""
+    """One circuit per external dependency; see the module docstring for the rules.
 
-    def __init__(self, name: str, *, failure_threshold: int, reset_timeout: float) -> None:
+    ``shared=False`` keeps the state in this process only (the database's breaker, which is
+    asked on most requests and must not itself depend on Redis).
+    """
+
+    def __init__(
+        self, name: str, *, failure_threshold: int, reset_timeout: float, shared: bool = True
+    ) -> None:
         self.name = name
         self.failure_threshold = failure_threshold
         self.reset_timeout = reset_timeout
         self._local = _LocalStore()
-        self._redis: _RedisStore | None = _RedisStore(name) if _redis_backed() else None
+        self._redis: _RedisStore | None = _RedisStore(name) if shared and _redis_backed() else None
         self._redis_down_until = 0.0
 
     def state(self) -> str:
         return str(self.snapshot()["state"])
+
+    def retry_after(self) -> float:
+        """Seconds until an open circuit lets a probe through; the reset timeout otherwise."""
+        snap = self.snapshot()
+        if snap["state"] == OPEN and snap["opened_at"] is not None:
+            return max(0.0, snap["opened_at"] + self.reset_timeout - time.time())
+        return self.reset_timeout
 
     def snapshot(self) -> dict[str, Any]:
         snap = self._run(lambda store: store.read(reset_timeout=self.reset_timeout))
@@ -361,6 +374,32 @@ def get_breaker(name: str) -> CircuitBreaker:
         return breaker
 
 
+DATABASE = "database"
+
+
+def database_breaker() -> CircuitBreaker:
+    """The database's breaker (streamsite/postgresql): connection attempts feed it, and while
+    it is open nothing waits for the database.
+
+    Its state is this process's own: every request that touches the database asks it, so it
+    must cost no round trip (and must not depend on Redis, which may be down too), and each
+    process finds out in its first failed attempt anyway.
+    """
+    breaker = _registry.get(DATABASE)
+    if breaker is not None:
+        return breaker
+    with _registry_lock:
+        return _registry.setdefault(
+            DATABASE,
+            CircuitBreaker(
+                DATABASE,
+                failure_threshold=settings.DATABASE_CIRCUIT_FAILURE_THRESHOLD,
+                reset_timeout=settings.DATABASE_CIRCUIT_RESET_SECONDS,
+                shared=False,
+            ),
+        )
+
+
 def breakers_enabled() -> bool:
     return bool(getattr(settings, "CIRCUIT_BREAKERS_ENABLED", True))
 
@@ -392,7 +431,8 @@ def session() -> requests.Session:
 def _forget_configuration(*, setting: str, **kwargs: Any) -> None:
     """Settings overrides (tests, benchmarks) rebuild breakers and the session from scratch."""
     global _session
-    if setting.startswith(("CIRCUIT_", "OUTBOUND_POOL")) or setting == "CACHES":
+    prefixes = ("CIRCUIT_", "DATABASE_CIRCUIT_", "OUTBOUND_POOL")
+    if setting.startswith(prefixes) or setting == "CACHES":
         with _registry_lock:
             _registry.clear()
         with _session_lock:

@@ -151,12 +151,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     ):
         raise ImproperlyConfigured("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
     DATABASES["default"]["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME") or None}
+    # An unreachable or stuck database must cost seconds, not minutes: libpq's connect timeout
+    # (2 s at least), the server's statement timeout (0: none; e.g. for a long migration), and
+    # as long for sent data to go unacknowledged before the connection counts as dead (a
+    # network that drops packets, where no statement timeout can fire).
+    db_options = DATABASES["default"]["OPTIONS"]
+    db_options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 2, minimum=2))
+    statement_ms = round(env_float("DATABASE_STATEMENT_TIMEOUT", 20.0, minimum=0.0) * 1000)
+    if statement_ms:
+        db_options["options"] = (
+            f"{db_options.get('options', '')} -c statement_timeout={statement_ms}"
+        )
+        db_options.setdefault("tcp_user_timeout", statement_ms)
 USING_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 # django-prometheus's subclasses of the same backends count connections, queries, errors and
-# their duration (django_db_*); the psycopg pool above works through them unchanged.
+# their duration (django_db_*); the psycopg pool above works through them unchanged. On
+# PostgreSQL, streamsite.postgresql adds the database's circuit breaker to them.
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
     "django.db.backends.", "django_prometheus.db.backends.", 1
 )
+if USING_POSTGRES:
+    DATABASES["default"]["ENGINE"] = "streamsite.postgresql"
+# After this many failed connection attempts in a row, nothing waits for the database: requests
+# answer from stale copies or with a 503 at once, and one probes again after the reset time.
+DATABASE_CIRCUIT_FAILURE_THRESHOLD = env_int("DATABASE_CIRCUIT_FAILURE_THRESHOLD", 2, minimum=1)
+DATABASE_CIRCUIT_RESET_SECONDS = env_float("DATABASE_CIRCUIT_RESET_SECONDS", 5.0, minimum=0.1)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

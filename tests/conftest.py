@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from catalog.models import Genre, Movie
 from catalog.services import GenreData, MovieData, upsert_movie
+from streamsite.resilience import database_breaker
 
 pytest_plugins = ["tests.conftest_browser", "tests.celery_worker", "tests.video_fixtures"]
 
@@ -97,3 +98,4 @@ def database_unreachable(transactional_db: None) -> Iterator[Callable[[], None]]
     connection.settings_dict.update(original)
     if hasattr(connection, "close_pool"):
         connection.close_pool()
+    database_breaker().reset()  # this process may use the database again at once
