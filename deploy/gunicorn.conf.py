@@ -20,7 +20,17 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # probes and stores it before answering; nginx's /admin/ timeouts cover those minutes. With
 # GUNICORN_THREADS=1 (sync workers) it would be a per-request limit and cut such uploads off.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# Idle keep-alive connections from nginx are held this long (gthread workers; sync workers close
+# after each answer). Longer than nginx's upstream keepalive_timeout (60 s, deploy/nginx): the
+# proxy closes an idle connection first, so it never sends a request down one gunicorn is
+# closing, which for a POST would be an error nginx may not retry.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+# The request id Django answered with (the edge's, or its own without nginx) in every line, so
+# one grep finds a request in nginx's log, here and in Django's (streamsite/request_id.py).
+access_log_format = (
+    '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s "%(a)s"'
+)
 
 # --- Requests gunicorn refuses itself ---------------------------------------------------------
 # A request line or headers over gunicorn's limits (414, 431), or bytes that are no HTTP (400),
