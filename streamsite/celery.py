@@ -11,6 +11,8 @@ import os
 from celery import Celery
 from django.conf import settings
 
+from streamsite import celery_metrics  # noqa: F401  (the worker's and the beat's own metrics)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "streamsite.settings")
 
 app = Celery("streamsite")

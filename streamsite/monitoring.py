@@ -20,6 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from streamsite import metrics
 from streamsite.api import json_error
+from streamsite.disk import observe_disk_free
 
 # Anything else is folded into "other" so a client cannot mint label values.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -60,6 +61,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             "forbidden",
             "Metrics are served to the allowed networks, or with the metrics bearer token.",
         )
+    observe_disk_free()
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -504,6 +504,11 @@ CELERY_TIMEZONE = TIME_ZONE
 # /metrics answers scrapers from these networks, or anyone with `Authorization: Bearer <token>`.
 METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+# A Celery worker or beat has no web server: it serves its metrics (task outcomes and durations,
+# the progress flush, provider probes) on this address and port, to the same clients (0: not at
+# all; streamsite/celery_metrics.py). The compose file scrapes worker:9808 and beat:9808.
+METRICS_ADDRESS = env_str("METRICS_ADDRESS") or "127.0.0.1"
+METRICS_PORT = env_int("METRICS_PORT", 0, minimum=0)
 
 # --- Benchmarks -----------------------------------------------------------------------------
 
