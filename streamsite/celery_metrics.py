@@ -23,19 +23,29 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import make_server
 
-from celery import signals
-from django.conf import settings
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, ThreadingWSGIServer, _SilentHandler
-
-from streamsite import metrics
-from streamsite.disk import observe_disk_free
-
-logger = logging.getLogger(__name__)
-
-# The directory must exist before the first metric value is made in this process.
+# In multiprocess mode the directory must exist before the first metric value is made in this
+# process, which importing the metrics below does (this module is imported first, by celery.py).
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+from celery import signals  # noqa: E402
+from django.conf import settings  # noqa: E402
+from prometheus_client import (  # noqa: E402
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.exposition import (  # noqa: E402
+    CONTENT_TYPE_LATEST,
+    ThreadingWSGIServer,
+    _SilentHandler,
+)
+
+from streamsite import metrics  # noqa: E402
+from streamsite.disk import observe_disk_free  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 _started: dict[str, float] = {}
 _OUTCOMES = {"SUCCESS": "success", "FAILURE": "failure", "RETRY": "retry"}

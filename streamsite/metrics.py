@@ -157,6 +157,55 @@ BEAT_SENDS = Counter(
 DISK_FREE_RATIO = Gauge(
     "streamsite_disk_free_ratio",
     "Free share (0 to 1) of the disk holding MEDIA_ROOT, as this process sees it when scraped.",
+    # "max": only the worker answering the scrape sets it, the others' files hold 0.
+    multiprocess_mode="max",
+)
+DATABASE_REPLICA_LAG = Gauge(
+    "streamsite_database_replica_lag_seconds",
+    "How far a read replica's replay is behind the primary's last commit, by database alias, "
+    "as last measured by the router (streamsite/db_router.py); -1 while it cannot be reached.",
+    ["alias"],
+    multiprocess_mode="max",
+)
+DATABASE_REPLICA_USABLE = Gauge(
+    "streamsite_database_replica_usable",
+    "1 while the router sends reads to this replica, 0 while it skips it (down, or lagging "
+    "beyond DATABASE_REPLICA_MAX_LAG).",
+    ["alias"],
+    multiprocess_mode="min",
+)
+DATABASE_READS = Counter(
+    "streamsite_database_reads_total",
+    "Reads the router placed, by database alias (default: the primary).",
+    ["alias"],
+)
+
+# --- Celery worker and beat (streamsite/celery_metrics.py) ---
+# They have no web server of their own: each serves these, and the flush and probe figures above,
+# on METRICS_PORT.
+
+CELERY_TASKS = Counter(
+    "streamsite_celery_tasks_total",
+    "Tasks run, by task name and outcome (success, failure, retry).",
+    ["task", "outcome"],
+)
+CELERY_TASK_SECONDS = Histogram(
+    "streamsite_celery_task_seconds",
+    "Duration of one task run, by task name, whatever its outcome.",
+    ["task"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0),
+)
+BEAT_SENDS = Counter(
+    "streamsite_beat_sends_total",
+    "Periodic tasks the beat sent to the broker, by task name.",
+    ["task"],
+)
+
+# --- Host and database (set when scraped, and by the replica router) ---
+
+DISK_FREE_RATIO = Gauge(
+    "streamsite_disk_free_ratio",
+    "Free share (0 to 1) of the disk holding MEDIA_ROOT, as this process sees it when scraped.",
     multiprocess_mode="min",
 )
 DATABASE_REPLICA_LAG = Gauge(
