@@ -72,3 +72,28 @@ def test_the_alerts_cover_what_operators_must_hear_about():
         "BlocksSpiking",
         "DiskFillingUp",
     } <= names
+
+
+def test_every_alert_has_its_runbook_in_the_deployment_guide():
+    guide = (PROMETHEUS.parents[1] / "docs" / "deploy.md").read_text()
+    headings = {line.removeprefix("### ").strip() for line in guide.splitlines()}
+
+    missing = [rule["alert"] for rule in _alerts() if rule["alert"] not in headings]
+
+    assert not missing, f"no runbook in docs/deploy.md for {missing}"
+
+
+def test_the_deployment_guide_covers_what_an_operator_needs():
+    guide = (PROMETHEUS.parents[1] / "docs" / "deploy.md").read_text()
+
+    for section in (
+        "## One host with compose",
+        "## TLS",
+        "## Several hosts",
+        "## Read replicas",
+        "## Backups and restore",
+        "## Upgrades without downtime",
+        "## Monitoring",
+        "## Alerts and their runbooks",
+    ):
+        assert section in guide
