@@ -232,6 +232,22 @@ def test_every_role_pool_has_an_autoscaler_and_a_disruption_budget(rendered):
             assert autoscaler["spec"]["minReplicas"] <= autoscaler["spec"]["maxReplicas"]
 
 
+def test_autoscaled_deployments_leave_their_count_to_the_autoscaler(rendered):
+    """A count in the manifest would be set back at every apply, shrinking a grown pool."""
+    for overlay, objects in rendered.items():
+        deployments = of_kind(objects, "Deployment")
+        for autoscaler in of_kind(objects, "HorizontalPodAutoscaler").values():
+            target = deployments[autoscaler["spec"]["scaleTargetRef"]["name"]]
+            assert "replicas" not in target["spec"], (overlay, target["metadata"]["name"])
+
+
+def test_the_service_monitors_token_is_a_secret_the_overlay_has(rendered):
+    (monitor,) = of_kind(rendered["dev"], "ServiceMonitor").values()
+    credentials = monitor["spec"]["endpoints"][0]["authorization"]["credentials"]
+    secret = of_kind(rendered["dev"], "Secret")[credentials["name"]]
+    assert credentials["key"] in secret["data"]
+
+
 def test_production_pools_start_above_one_pod_and_spread_over_nodes_and_zones(production):
     autoscalers = of_kind(production, "HorizontalPodAutoscaler")
     for role in AUTOSCALED:
