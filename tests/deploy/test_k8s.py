@@ -613,14 +613,17 @@ def test_files_nginx_configuration_passes_nginx_t(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def test_files_nginx_is_the_unprivileged_image_with_the_renditions_only(production):
+def test_files_nginx_is_the_unprivileged_image_reading_the_shared_volumes(production):
     files = of_kind(production, "Deployment")["streamsite-files"]
     pod = files["spec"]["template"]["spec"]
     (nginx,) = pod["containers"]
     assert nginx["image"].startswith("nginxinc/nginx-unprivileged:")
     mounts = {m["mountPath"]: m for m in nginx["volumeMounts"]}
-    assert mounts["/srv/hls"]["subPath"] == "hls" and mounts["/srv/hls"]["readOnly"]
     env = {e["name"]: e for e in nginx["env"]}
+    # The renditions are VIDEO_ROOT/hls, where the worker writes them.
+    assert env["STREAMSITE_HLS_ROOT"]["value"] == "/srv/videos/hls"
+    assert mounts["/srv/videos"] == {"name": "videos", "mountPath": "/srv/videos", "readOnly": True}
+    assert mounts["/srv/media"]["readOnly"]
     assert env["HLS_SIGNING_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "streamsite-secrets"
     (static,) = pod["initContainers"]
     assert (
