@@ -288,10 +288,12 @@ def test_every_pod_of_the_app_migrates_under_the_lock_before_it_starts(productio
     assert "pg_advisory_lock" in script and 'call_command("migrate"' in script
 
 
-def test_the_migration_script_migrates_under_the_advisory_lock(db, django_db_blocker):
-    """The init container's script against this suite's database (already migrated): it takes
-    the lock, finds nothing to do and lets the lock go."""
+def test_the_migration_script_waits_for_the_lock_then_migrates(db):
+    """The init container's script against this suite's database (already migrated): while
+    another pod holds the lock it waits; once the lock is free it takes it, finds nothing to do
+    and lets it go."""
     import os
+    import time
 
     from django.db import connection
 
@@ -300,19 +302,48 @@ def test_the_migration_script_migrates_under_the_advisory_lock(db, django_db_blo
         f"postgres://{settings['USER']}:{settings['PASSWORD'] or ''}@{settings['HOST']}:"
         f"{settings['PORT'] or 5432}/{settings['NAME']}"
     )
-    result = subprocess.run(
-        [sys.executable, str(K8S / "migrate.py")],
-        env={**os.environ, "DATABASE_URL": url, "DATABASE_REPLICA_URLS": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd="/",
-    )
-    assert result.returncode == 0, result.stderr
-    assert "No migrations to apply" in result.stdout
+    lock = migration_lock()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        cursor.execute("SELECT pg_advisory_lock(%s)", [lock])
+        script = subprocess.Popen(
+            [sys.executable, str(K8S / "migrate.py")],
+            env={**os.environ, "DATABASE_URL": url, "DATABASE_REPLICA_URLS": ""},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd="/",
+        )
+        try:
+            waiting = False
+            for _ in range(100):
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND objid = %s",
+                    [lock],
+                )
+                if cursor.fetchone()[0]:
+                    waiting = True
+                    break
+                time.sleep(0.1)
+            assert waiting, "the script did not wait for the lock"
+            assert script.poll() is None
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [lock])
+        stdout, stderr = script.communicate(timeout=60)
+        assert script.returncode == 0, stderr
+        assert "No migrations to apply" in stdout
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s", [lock]
+        )
         assert cursor.fetchone()[0] == 0
+
+
+def migration_lock() -> int:
+    match = re.search(
+        r"^MIGRATION_LOCK = (0x[0-9A-Fa-f]+)$", (K8S / "migrate.py").read_text(), re.M
+    )
+    assert match
+    return int(match.group(1), 16)
 
 
 # --- Configuration and secrets ---------------------------------------------------------------
