@@ -43,7 +43,7 @@ CUSTOM_KINDS = {
     ("cert-manager.io/v1", "Issuer"),
 }
 # Variables a pod is given that are not the app's settings of .env.example: the pool's role,
-# the replicas' URLs (issue of the replica router), gunicorn's own, and the parts the database
+# the replicas' URLs (for the database router), gunicorn's own, and the parts the database
 # URLs are put together from.
 NOT_IN_ENV_EXAMPLE = {
     "SERVICE_ROLE",
