@@ -10,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts import services
 from accounts.models import ApiKey, Profile
@@ -20,11 +21,20 @@ User = get_user_model()
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "user", "created_at", "last_used_at", "status")
+    list_select_related = ("user",)
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "prefix", "user__username")
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
-    raw_id_fields = ("user",)
+    # Picked by name as one types; a new key is the editor's own unless they pick someone else.
+    autocomplete_fields = ("user",)
     actions = ("revoke",)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {
+            "user": request.user.pk,
+            "name": f"API key created {timezone.localdate():%Y-%m-%d}",
+            **super().get_changeform_initial_data(request),
+        }
 
     @admin.display(description="status")
     def status(self, api_key: ApiKey) -> str:

@@ -9,6 +9,9 @@ Django's ``cached_db`` engine, with two changes:
   and a copy read from the database is only cached where no entry exists. So a request that
   read the session just before it was deleted cannot put it back afterwards.
 
+Rows are ``accounts.models.DeviceSession``: the session with whose it is and where it signed
+in (``accounts.devices``), so viewers can list and end their sessions.
+
 The database stays the record: a cached copy lives at most ``CACHE_SECONDS`` and is re-read
 after that. That also bounds what a Redis outage can cost: a session deleted while Redis was
 unreachable keeps its cached copy, usable until it expires.
@@ -20,12 +23,13 @@ from typing import Any
 
 from django.contrib.sessions.backends import cached_db
 
+from accounts.devices import DeviceSessionMixin
 from streamsite import cache
 
 CACHE_SECONDS = 3600
 
 
-class SessionStore(cached_db.SessionStore):
+class SessionStore(DeviceSessionMixin, cached_db.SessionStore):
     def _cache_seconds(self, expiry: Any = None) -> int:
         return max(0, min(CACHE_SECONDS, self.get_expiry_age(expiry=expiry)))
 

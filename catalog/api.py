@@ -80,6 +80,11 @@ class SearchParams(StrictParams):
     limit = serializers.IntegerField(min_value=1, max_value=50, default=20)
 
 
+class SuggestParams(StrictParams):
+    q = SearchTextField(max_length=MAX_QUERY_LENGTH, trim_whitespace=True)
+    limit = serializers.IntegerField(min_value=1, max_value=10, default=8)
+
+
 def validated(params_class: type[StrictParams], request: Request) -> dict[str, Any]:
     params = params_class(data=request.query_params.dict())
     params.is_valid(raise_exception=True)
@@ -151,6 +156,28 @@ class MoviePageSerializer(serializers.Serializer):
 class SearchResultsSerializer(serializers.Serializer):
     query = serializers.CharField()
     results = MovieSummarySerializer(many=True)
+    degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
+
+
+class SimilarMoviesSerializer(serializers.Serializer):
+    results = MovieSummarySerializer(many=True)
+    degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
+
+
+class SuggestionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    year = serializers.IntegerField(allow_null=True)
+    poster_url = serializers.SerializerMethodField()
+    page_url = serializers.CharField(source="get_absolute_url")
+
+    def get_poster_url(self, movie: Movie) -> str:
+        return movie.poster_url(width=92)
+
+
+class SuggestionsSerializer(serializers.Serializer):
+    query = serializers.CharField()
+    results = SuggestionSerializer(many=True)
     degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
 
 
@@ -242,6 +269,28 @@ class MovieDetailView(APIView):
         return Response(MovieDetailSerializer(movie).data)
 
 
+SIMILAR_LENGTH = 12
+
+
+@http_cache.api_response("catalog", "movie-similar")
+class SimilarMoviesView(APIView):
+    @extend_schema(
+        responses={
+            200: SimilarMoviesSerializer,
+            404: OpenApiResponse(description="No published movie with that id."),
+        },
+        summary="More like this: published movies sharing the most genres, then (PostgreSQL) "
+        "the closest overviews, then the most popular; never the movie itself",
+    )
+    def get(self, request: Request, movie_id: int) -> Response:
+        movie = Movie.objects.published().only("id").filter(pk=movie_id).first()
+        if movie is None:
+            raise Http404
+        similar = Movie.objects.published().with_card_fields().similar_to(movie)
+        results = list(similar[:SIMILAR_LENGTH])
+        return Response({"results": MovieSummarySerializer(results, many=True).data})
+
+
 @http_cache.api_response("catalog", "movie-search")
 class MovieSearchView(APIView):
     @extend_schema(
@@ -255,6 +304,27 @@ class MovieSearchView(APIView):
         results = list(movies[: params["limit"]])
         return Response(
             {"query": params["q"], "results": MovieSummarySerializer(results, many=True).data}
+        )
+
+
+@http_cache.api_response("catalog", "movie-suggest")
+class MovieSuggestView(APIView):
+    @extend_schema(
+        parameters=[SuggestParams],
+        responses=SuggestionsSerializer,
+        summary="Titles for a search box as the viewer types: titles starting with the text, "
+        "then containing it, then (PostgreSQL) close to it",
+    )
+    def get(self, request: Request) -> Response:
+        params = validated(SuggestParams, request)
+        movies = (
+            Movie.objects.published()
+            .only("id", "title", "slug", "release_date", "poster_path", "poster_file")
+            .suggestions(params["q"])
+        )
+        results = list(movies[: params["limit"]])
+        return Response(
+            {"query": params["q"], "results": SuggestionSerializer(results, many=True).data}
         )
 
 

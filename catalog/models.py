@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
+from django.contrib.postgres.search import (
+    SearchQuery,
+    SearchRank,
+    SearchVectorField,
+    TrigramWordSimilarity,
+)
 from django.db import connection, models
-from django.db.models import F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 # TMDb serves these poster widths; anything else is rounded up to the next one.
@@ -90,11 +98,114 @@ class MovieQuerySet(models.QuerySet["Movie"]):
             .order_by("-rank", "-popularity", "-id")
         )
 
+    def similar_titles(self, query: str) -> MovieQuerySet:
+        """Movies whose title is close to ``query`` though not equal: the typo-tolerant fallback
+        for a search that found nothing ("godfater" finds The Godfather).
+
+        PostgreSQL compares trigrams (pg_trgm's word similarity, served by a trigram index on
+        the title); SQLite, the demo, compares the query with each title in Python (difflib),
+        which is fine for a catalog of a few hundred films.
+        """
+        query = query.strip()
+        if not query:
+            return self.none()
+        if connection.vendor == "postgresql":
+            return (
+                self.filter(title__trigram_word_similar=query)
+                .annotate(rank=TrigramWordSimilarity(query, "title"))
+                .order_by("-rank", "-popularity", "-id")
+            )
+        scores = {
+            pk: score
+            for pk, title in self.values_list("pk", "title")
+            if (score := title_closeness(query, title)) >= TITLE_CLOSENESS_THRESHOLD
+        }
+        ranks = [models.When(pk=pk, then=models.Value(score)) for pk, score in scores.items()]
+        return (
+            self.filter(pk__in=list(scores))
+            .annotate(rank=models.Case(*ranks, default=0.0, output_field=models.FloatField()))
+            .order_by("-rank", "-popularity", "-id")
+        )
+
+    def suggestions(self, text: str) -> MovieQuerySet:
+        """Titles for the search box while the viewer types: titles starting with the text
+        first, then titles containing it, then (PostgreSQL) titles close to it."""
+        text = text.strip()
+        if not text:
+            return self.none()
+        contains = Q(title__icontains=text) | Q(original_title__icontains=text)
+        starts = models.Case(
+            models.When(title__istartswith=text, then=1),
+            default=0,
+            output_field=models.IntegerField(),
+        )
+        if connection.vendor == "postgresql":
+            return (
+                self.filter(contains | Q(title__trigram_word_similar=text))
+                .annotate(starts=starts, closeness=TrigramWordSimilarity(text, "title"))
+                .order_by("-starts", "-closeness", "-popularity", "-id")
+            )
+        return (
+            self.filter(contains).annotate(starts=starts).order_by("-starts", "-popularity", "-id")
+        )
+
+    def similar_to(self, movie: Movie) -> MovieQuerySet:
+        """ "More like this": movies sharing the most genres with ``movie``, then (PostgreSQL)
+        those whose overview shares the most words with its overview, then the most popular.
+
+        Ranked in one query. Only movies sharing at least one genre are candidates, unless
+        ``movie`` has none. The overview comparison ranks each candidate's overview lexemes
+        (weight C of the search vector, see migration 0002) against a query OR-ing the
+        lexemes of ``movie``'s overview.
+        """
+        genre_ids = Movie.genres.through.objects.filter(movie_id=movie.pk).values("genre_id")
+        shared = (
+            Movie.genres.through.objects.filter(movie_id=OuterRef("pk"), genre_id__in=genre_ids)
+            .order_by()
+            .values("movie_id")
+            .annotate(shared=Count("*"))
+            .values("shared")
+        )
+        candidates = self.exclude(pk=movie.pk).annotate(shared_genres=Coalesce(Subquery(shared), 0))
+        if movie.genres.exists():
+            candidates = candidates.filter(shared_genres__gt=0)
+        if connection.vendor != "postgresql":
+            return candidates.order_by("-shared_genres", "-popularity", "-id")
+        # A constant statement; the movie id goes in as a parameter.
+        overview_rank = RawSQL(  # noqa: S611
+            SIMILAR_OVERVIEW_SQL, [movie.pk], output_field=models.FloatField()
+        )
+        return candidates.annotate(overview_rank=overview_rank).order_by(
+            "-shared_genres", "-overview_rank", "-popularity", "-id"
+        )
+
     def with_card_fields(self) -> MovieQuerySet:
         """Only the columns a poster card needs, genres prefetched in one query."""
         return self.only(*CARD_FIELDS).prefetch_related(
             models.Prefetch("genres", queryset=Genre.objects.only("id", "name", "slug"))
         )
+
+
+# ts_rank of a candidate's overview (weight C; the array lists weights D, C, B, A) against the
+# lexemes of the target's overview OR-ed together, each quoted so no lexeme reads as an operator.
+SIMILAR_OVERVIEW_SQL = """
+ts_rank('{0, 1, 0, 0}', catalog_movie.search_vector, (
+    SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), ''))
+    FROM catalog_movie AS target,
+         unnest(tsvector_to_array(ts_filter(target.search_vector, '{c}'))) AS lexeme
+    WHERE target.id = %s
+))
+"""
+TITLE_CLOSENESS_THRESHOLD = 0.75
+
+
+def title_closeness(query: str, title: str) -> float:
+    """0..1: how close ``query`` is to ``title`` or to any run of as many words in it."""
+    query, title = query.casefold(), title.casefold()
+    words = title.split()
+    size = max(1, len(query.split()))
+    runs = {title, *(" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1)))}
+    return max(difflib.SequenceMatcher(None, query, run).ratio() for run in runs)
 
 
 CARD_FIELDS = (
@@ -133,8 +244,8 @@ class Movie(models.Model):
     vote_average = models.FloatField(default=0)
     vote_count = models.PositiveIntegerField(default=0)
     genres = models.ManyToManyField(Genre, related_name="movies", blank=True)
-    is_published = models.BooleanField(default=False)
-    is_featured = models.BooleanField(default=False)
+    is_published = models.BooleanField("published", default=False)
+    is_featured = models.BooleanField("featured", default=False)
     # Maintained by a database trigger on PostgreSQL (see migration 0002); unused on SQLite.
     search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -196,3 +307,112 @@ class Movie(models.Model):
             size_part = f"w{size}" if isinstance(size, int) else size
             return f"{settings.TMDB_IMAGE_URL}/{size_part}{self.backdrop_path}"
         return reverse("catalog:backdrop", kwargs={"slug": self.slug})
+
+
+# --- People and credits -----------------------------------------------------------------------
+
+
+class Person(models.Model):
+    """Someone in a film's credits: an actor or a director."""
+
+    # TMDb's person id when imported from TMDb; people of the demo catalog are known by name.
+    tmdb_id = models.PositiveIntegerField(unique=True, null=True, blank=True)
+    name = models.CharField(max_length=255)
+    profile_path = models.CharField(max_length=255, blank=True, help_text="TMDb image path")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "people"
+        indexes = [models.Index(fields=["name"], name="person_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def initials(self) -> str:
+        """``Morgan Freeman`` → ``MF``: the stand-in for a portrait."""
+        parts = [part for part in self.name.split() if part[:1].isalpha()]
+        return "".join(part[0] for part in parts[:1] + parts[1:][-1:]).upper()
+
+
+class CreditQuerySet(models.QuerySet["Credit"]):
+    def cast(self) -> CreditQuerySet:
+        return self.filter(role=Credit.Role.CAST)
+
+    def directors(self) -> CreditQuerySet:
+        return self.filter(role=Credit.Role.DIRECTOR)
+
+    def billing_order(self) -> CreditQuerySet:
+        return self.order_by("role", "order", "id")
+
+
+class Credit(models.Model):
+    """One person's part in one film: a role they play (top billed first), or its direction."""
+
+    class Role(models.TextChoices):
+        CAST = "cast", "Cast"
+        DIRECTOR = "director", "Director"
+
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="credits")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="credits")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    character = models.CharField(max_length=255, blank=True)
+    order = models.PositiveSmallIntegerField(default=0, help_text="Billing order, 0 first")
+
+    objects = CreditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["movie", "role", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["movie", "person", "role"], name="credit_one_per_person_role"
+            )
+        ]
+        indexes = [models.Index(fields=["movie", "role", "order"], name="credit_movie_billing")]
+
+    def __str__(self) -> str:
+        if self.role == self.Role.CAST and self.character:
+            return f"{self.person} as {self.character} in {self.movie}"
+        return f"{self.person} ({self.get_role_display().lower()}) in {self.movie}"
+
+
+# --- My list --------------------------------------------------------------------------------
+
+
+class ListEntryQuerySet(models.QuerySet["ListEntry"]):
+    def of_user(self, user_id: int) -> ListEntryQuerySet:
+        return self.filter(user_id=user_id)
+
+    def published(self) -> ListEntryQuerySet:
+        return self.filter(movie__is_published=True)
+
+    def newest_first(self) -> ListEntryQuerySet:
+        return self.order_by("-added_at", "-id")
+
+
+class ListEntry(models.Model):
+    """A film a viewer saved to watch later ("My list"). Private to that viewer.
+
+    It lives in the catalog rather than in accounts because it points at movies, and accounts
+    sits below the catalog in the layer order (an app imports only the apps below it).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="list_entries"
+    )
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="list_entries")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ListEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "My list entry"
+        verbose_name_plural = "My list entries"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "movie"], name="list_entry_one_per_movie")
+        ]
+        # The row and the page: one viewer's entries, newest first.
+        indexes = [models.Index(fields=["user", "-added_at"], name="list_entry_user_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.movie_id} on the list of user {self.user_id}"

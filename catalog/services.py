@@ -11,13 +11,27 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.text import slugify
 
-from catalog.models import Genre, Movie
+from catalog.models import Credit, Genre, ListEntry, Movie, Person
+from catalog.signals import CATALOG_NAMESPACE
+from streamsite import cache
 
 
 @dataclass(frozen=True)
 class GenreData:
     name: str
     tmdb_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CreditData:
+    """One line of a film's credits: a part played (billing ``order``, 0 first) or directing."""
+
+    name: str
+    role: str = Credit.Role.CAST
+    character: str = ""
+    order: int = 0
+    tmdb_id: int | None = None  # the person's TMDb id; None: the person is known by name
+    profile_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class MovieData:
     vote_average: float = 0.0
     vote_count: int = 0
     genres: tuple[GenreData, ...] | None = None  # None: leave the movie's genres alone
+    credits: tuple[CreditData, ...] | None = None  # None: leave the movie's credits alone
     featured: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -110,7 +125,67 @@ def upsert_movie(*, data: MovieData, publish: bool = False) -> tuple[Movie, bool
         if data.genres is not None:
             genres = upsert_genres(genres=data.genres)
             movie.genres.set(genres.values())
+        if data.credits is not None:
+            set_credits(movie=movie, credits=data.credits)
     return movie, created
+
+
+def set_credits(*, movie: Movie, credits: Iterable[CreditData]) -> int:
+    """Replace the movie's credits with ``credits``; returns how many it now has.
+
+    People are matched by TMDb id, or by name when they have none (the demo catalog), and
+    renamed when TMDb renamed them. A few queries whatever the number of credits.
+    """
+    wanted = list(credits)
+    with transaction.atomic():
+        people = _upsert_people(wanted)
+        rows: dict[tuple[int, str], Credit] = {}
+        for data in wanted:
+            person = people[_person_key(data)]
+            # One credit per person and role: an actor in two parts keeps the first billed.
+            rows.setdefault(
+                (person.pk, data.role),
+                Credit(
+                    movie=movie,
+                    person=person,
+                    role=data.role,
+                    character=data.character[:255],
+                    order=max(0, min(data.order, 32_767)),
+                ),
+            )
+        Credit.objects.filter(movie=movie).delete()
+        Credit.objects.bulk_create(rows.values())
+        # bulk_create sends no signal: the cached pages that show these credits go at commit.
+        transaction.on_commit(lambda: cache.bump(CATALOG_NAMESPACE))
+    return len(rows)
+
+
+def _person_key(data: CreditData) -> tuple[str, object]:
+    return ("tmdb", data.tmdb_id) if data.tmdb_id is not None else ("name", data.name)
+
+
+def _upsert_people(credits: list[CreditData]) -> dict[tuple[str, object], Person]:
+    tmdb_ids = {c.tmdb_id for c in credits if c.tmdb_id is not None}
+    names = {c.name for c in credits if c.tmdb_id is None}
+    existing = Person.objects.filter(Q(tmdb_id__in=tmdb_ids) | Q(name__in=names, tmdb_id=None))
+    found: dict[tuple[str, object], Person] = {}
+    for person in existing:
+        key = ("tmdb", person.tmdb_id) if person.tmdb_id is not None else ("name", person.name)
+        found[key] = person
+    for data in credits:
+        key = _person_key(data)
+        person = found.get(key)
+        if person is None:
+            found[key] = Person.objects.create(
+                tmdb_id=data.tmdb_id, name=data.name[:255], profile_path=data.profile_path[:255]
+            )
+        elif person.name != data.name or (
+            data.profile_path and person.profile_path != data.profile_path
+        ):
+            person.name = data.name[:255]
+            person.profile_path = data.profile_path[:255] or person.profile_path
+            person.save(update_fields=["name", "profile_path"])
+    return found
 
 
 def upsert_movies(*, movies: Iterable[MovieData], publish: bool = False) -> UpsertResult:
@@ -169,3 +244,23 @@ def set_poster_frame(*, movie_id: int, name: str, content: File) -> bool:
         movie.poster_file.save(name, content, save=False)
         movie.save(update_fields=["poster_file", "updated_at"])
     return True
+
+
+# --- My list --------------------------------------------------------------------------------
+
+
+def add_to_list(*, user_id: int, movie_id: int) -> bool:
+    """Put a published movie on the viewer's list; False when it already was there.
+
+    Idempotent, also under concurrent requests (the unique constraint decides).
+    """
+    with transaction.atomic():
+        _, created = ListEntry.objects.get_or_create(user_id=user_id, movie_id=movie_id)
+    return created
+
+
+def remove_from_list(*, user_id: int, movie_id: int) -> bool:
+    """Take a movie off the viewer's list; False when it was not on it."""
+    with transaction.atomic():
+        deleted, _ = ListEntry.objects.filter(user_id=user_id, movie_id=movie_id).delete()
+    return deleted > 0

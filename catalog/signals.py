@@ -1,5 +1,6 @@
-"""Cache invalidation, and nothing else: any change to a movie or a genre bumps the catalog
-namespace once the transaction commits, so no list, page or detail outlives an edit.
+"""Cache invalidation, and nothing else: any change to a movie, a genre, a credit or a person
+bumps the catalog namespace once the transaction commits, so no list, page or detail outlives
+an edit.
 
 Commit time matters twice: a rolled-back edit invalidates nothing, and a reader cannot refill
 the cache from the old rows between the bump and the commit. Bulk ``QuerySet.update()`` and
@@ -14,7 +15,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from catalog.models import Genre, Movie
+from catalog.models import Credit, Genre, Movie, Person
 from streamsite import cache
 
 CATALOG_NAMESPACE = "catalog"
@@ -28,6 +29,10 @@ def _bump_catalog() -> None:
 @receiver(post_delete, sender=Movie, dispatch_uid="catalog-cache-movie-deleted")
 @receiver(post_save, sender=Genre, dispatch_uid="catalog-cache-genre-saved")
 @receiver(post_delete, sender=Genre, dispatch_uid="catalog-cache-genre-deleted")
+@receiver(post_save, sender=Credit, dispatch_uid="catalog-cache-credit-saved")
+@receiver(post_delete, sender=Credit, dispatch_uid="catalog-cache-credit-deleted")
+@receiver(post_save, sender=Person, dispatch_uid="catalog-cache-person-saved")
+@receiver(post_delete, sender=Person, dispatch_uid="catalog-cache-person-deleted")
 def invalidate_on_change(sender: type, **kwargs: Any) -> None:
     transaction.on_commit(_bump_catalog, using=kwargs.get("using"))
 

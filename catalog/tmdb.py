@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
 from django.conf import settings
 
-from catalog.services import GenreData, MovieData
+from catalog.models import Credit
+from catalog.services import CreditData, GenreData, MovieData
 from streamsite import resilience
 
 SERVICE = "tmdb"
+# Top-billed parts kept per film: what a detail page shows, not TMDb's full list of extras.
+CAST_LIMIT = 12
 
 
 class TMDbError(Exception):
@@ -66,8 +69,19 @@ def popular_movies(page: int, *, genres_by_id: dict[int, GenreData]) -> MoviePag
 
 
 def movie_details(tmdb_id: int) -> MovieData:
-    """``GET /movie/{id}`` with genres, runtime and IMDb id; :class:`TMDbNotFound` on 404."""
-    return _movie(_get(f"/movie/{int(tmdb_id)}"))
+    """``GET /movie/{id}`` with genres, runtime, IMDb id and credits (appended to the same
+    response, one request); :class:`TMDbNotFound` on 404."""
+    body = _get(f"/movie/{int(tmdb_id)}", {"append_to_response": "credits"})
+    movie = _movie(body)
+    if isinstance(body.get("credits"), dict):
+        movie = replace(movie, credits=_credits(body["credits"]))
+    return movie
+
+
+def movie_credits(tmdb_id: int) -> tuple[CreditData, ...]:
+    """``GET /movie/{id}/credits``: the top-billed cast with their characters, and the
+    directors. :class:`TMDbNotFound` on 404."""
+    return _credits(_get(f"/movie/{int(tmdb_id)}/credits"))
 
 
 def search_movies(
@@ -205,6 +219,53 @@ def _genres(
     if genres_by_id is not None and isinstance(item.get("genre_ids"), list):
         return tuple(genres_by_id[i] for i in item["genre_ids"] if i in genres_by_id)
     return None  # unknown: leave the movie's genres as they are
+
+
+def _credits(body: dict[str, Any]) -> tuple[CreditData, ...]:
+    cast = [item for item in _optional_list(body, "cast") if item.get("name")]
+    cast.sort(key=lambda item: _int(item.get("order"), 1_000))
+    directors = [
+        item
+        for item in _optional_list(body, "crew")
+        if item.get("job") == "Director" and item.get("name")
+    ]
+    return tuple(
+        [
+            CreditData(
+                name=_text(item["name"]),
+                role=Credit.Role.CAST,
+                character=_text(item.get("character")),
+                order=position,
+                tmdb_id=int(item["id"]),
+                profile_path=_text(item.get("profile_path")),
+            )
+            for position, item in enumerate(cast[:CAST_LIMIT])
+        ]
+        + [
+            CreditData(
+                name=_text(item["name"]),
+                role=Credit.Role.DIRECTOR,
+                order=position,
+                tmdb_id=int(item["id"]),
+                profile_path=_text(item.get("profile_path")),
+            )
+            for position, item in enumerate(directors)
+        ]
+    )
+
+
+def _optional_list(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = body.get(key)
+    if not isinstance(items, list):
+        return []
+    return [item for item in items if isinstance(item, dict) and isinstance(item.get("id"), int)]
+
+
+def _int(value: object, default: int) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return default
 
 
 def _text(value: object, limit: int | None = 255) -> str:

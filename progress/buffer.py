@@ -14,6 +14,8 @@ Redis layout (the raw client behind the django-redis cache; these keys are not c
 ``streamsite:progress:processing``  sorted set: entries a flusher has taken, scored by the
     lease deadline (ms); an expired lease means its flusher died and the entry is taken again
 ``streamsite:progress:u:<user>``  set of movie ids the user has entries for (continue watching)
+``streamsite:progress:hpm:<minute>``  heartbeats received in that minute since the epoch (the
+    admin dashboard's "heartbeats per minute"); expires after a few minutes
 
 The invariant that makes a flush loss-free: an entry whose latest version is not yet committed
 to the database is always in ``dirty`` or in ``processing``. Updating adds it to ``dirty``;
@@ -63,6 +65,8 @@ ENTRY_PREFIX = KEY_PREFIX + "e:"
 USER_PREFIX = KEY_PREFIX + "u:"
 DIRTY_KEY = KEY_PREFIX + "dirty"
 PROCESSING_KEY = KEY_PREFIX + "processing"
+PER_MINUTE_PREFIX = KEY_PREFIX + "hpm:"
+PER_MINUTE_TTL_SECONDS = 180
 
 # A flushed entry stays in Redis this long after its last change, so the late heartbeats of a
 # paused film or a replayed offline queue are compared with it in Redis and cost no database
@@ -71,12 +75,16 @@ PROCESSING_KEY = KEY_PREFIX + "processing"
 CLEAN_TTL_MS = int(dt.timedelta(hours=25).total_seconds() * 1000)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-# KEYS: entry, dirty, user index. ARGV: member, pos, dur, done, client ms, server ms, session,
-# movie id, clean TTL. Last write wins by client timestamp: an equal or older one changes
-# nothing. O(1): a few hash fields, two set adds.
+# KEYS: entry, dirty, user index, this minute's heartbeat count. ARGV: member, pos, dur, done,
+# client ms, server ms, session, movie id, clean TTL, count TTL. Last write wins by client
+# timestamp: an equal or older one changes nothing (but is counted as received). O(1): a few
+# hash fields, two set adds, one counter.
 _UPDATE = Script(
     None,
     b"""
+if redis.call('INCR', KEYS[4]) == 1 then
+  redis.call('EXPIRE', KEYS[4], ARGV[10])
+end
 local stored = redis.call('HGET', KEYS[1], 'ts')
 if stored and tonumber(stored) >= tonumber(ARGV[5]) then
   return 0
@@ -299,7 +307,12 @@ def _buffer(client: Redis, user_id: int, movie_id: int, heartbeat: Heartbeat) ->
     member = _member(user_id, movie_id)
     try:
         applied = _UPDATE(
-            keys=[ENTRY_PREFIX + member, DIRTY_KEY, USER_PREFIX + str(user_id)],
+            keys=[
+                ENTRY_PREFIX + member,
+                DIRTY_KEY,
+                USER_PREFIX + str(user_id),
+                _per_minute_key(_minute(heartbeat.received_at)),
+            ],
             args=[
                 member,
                 repr(heartbeat.position),
@@ -310,6 +323,7 @@ def _buffer(client: Redis, user_id: int, movie_id: int, heartbeat: Heartbeat) ->
                 heartbeat.session_id,
                 movie_id,
                 CLEAN_TTL_MS,
+                PER_MINUTE_TTL_SECONDS,
             ],
             client=client,
         )
@@ -478,6 +492,69 @@ def continue_watching(*, user_id: int, limit: int) -> list[WatchProgress]:
     items = [p for p in merged.values() if p.has_resume_point()]
     items.sort(key=lambda p: (p.updated_at, p.movie_id), reverse=True)
     return items[:limit]
+
+
+# KEYS: the user's index, dirty, processing. ARGV: entry prefix, user id. Deletes every entry of
+# the user (and its place in the flush queues); returns how many a flusher had taken.
+_FORGET = Script(
+    None,
+    b"""
+local taken = 0
+for _, movie in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local member = ARGV[2] .. ':' .. movie
+  redis.call('DEL', ARGV[1] .. member)
+  redis.call('SREM', KEYS[2], member)
+  taken = taken + redis.call('ZREM', KEYS[3], member)
+end
+redis.call('DEL', KEYS[1])
+return taken
+""",
+)
+
+
+def forget_user(*, user_id: int) -> int | None:
+    """Delete every buffered entry of the user; returns how many a flush had taken and may
+    still write (None when there is no buffer or Redis failed)."""
+    client = _redis()
+    if client is None:
+        return None
+    try:
+        return int(
+            _FORGET(
+                keys=[USER_PREFIX + str(user_id), DIRTY_KEY, PROCESSING_KEY],
+                args=[ENTRY_PREFIX, user_id],
+                client=client,
+            )
+        )
+    except RedisError as exc:
+        _redis_failed("forget", exc)
+        return None
+
+
+def _minute(moment: dt.datetime) -> int:
+    return int(moment.timestamp()) // 60
+
+
+def _per_minute_key(minute: int) -> str:
+    return f"{PER_MINUTE_PREFIX}{minute}"
+
+
+def heartbeats_per_minute(now: dt.datetime | None = None) -> float | None:
+    """Heartbeats received over the last 60 seconds, across every process: this minute's count
+    plus the share of the previous minute still inside the window. None without the buffer
+    (heartbeats then go straight to the database, uncounted)."""
+    client = _redis()
+    if client is None:
+        return None
+    now = now or timezone.now()
+    minute = _minute(now)
+    try:
+        current, previous = client.mget([_per_minute_key(minute), _per_minute_key(minute - 1)])
+    except RedisError as exc:
+        _redis_failed("count", exc)
+        return None
+    elapsed = (now.timestamp() % 60) / 60
+    return int(current or 0) + int(previous or 0) * (1 - elapsed)
 
 
 def pending_count() -> int:

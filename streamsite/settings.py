@@ -57,7 +57,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "l
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on StreamSite's site: its header, its dashboard (streamsite/admin_site.py).
+    "streamsite.admin_site.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -241,7 +242,9 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackend"]
 # With Redis, a signed-in request reads its session and its user from Redis instead of two
 # database queries (accounts/sessions.py, accounts/backends.py); the database stays the record.
 # Without Redis (the one-process demo) both come from the database.
-SESSION_ENGINE = "accounts.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
+# Both keep sessions in accounts' table, which knows whose each one is (the account page lists
+# them and signs them out).
+SESSION_ENGINE = "accounts.sessions" if REDIS_URL else "accounts.db_sessions"
 # How long the rate limiter trusts its in-process answer to "is this API key valid?". It only
 # picks the bucket a request counts in (DRF refuses a revoked key at once), so it can be long:
 # a public API has many clients, and each expiry costs every process a query per key.
@@ -249,6 +252,30 @@ API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 60.0, minimum=0.0)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "catalog:home"
 LOGOUT_REDIRECT_URL = "catalog:home"
+
+# --- E-mail (password reset) ------------------------------------------------------------------
+
+# Development prints e-mails on the console; production sends them through the SMTP server
+# these name.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0, minimum=0.1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "StreamSite <no-reply@localhost>")
+# Password reset links work this long (seconds): long enough to open the mail, short enough
+# that an old mailbox is no key to the account.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 3600, minimum=60)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -31,6 +31,7 @@ urlpatterns = [
     # Prometheus scrapes here; allowed networks or the bearer token only (streamsite/monitoring).
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    path("", include("streamsite.favicon")),
     path("accounts/", include("accounts.urls")),
     path("api/", include(api_patterns)),
     # Signed HLS files, where no nginx serves them (HLS_SERVED_BY_DJANGO).

@@ -39,7 +39,9 @@ def auth_queries(client: Client) -> list[str]:
     """The SQL of one authenticated request that touched the session or user tables."""
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/api/whoami").json()["user"] == "member"
-    return [q["sql"] for q in queries if "django_session" in q["sql"] or "auth_user" in q["sql"]]
+    return [
+        q["sql"] for q in queries if "accounts_devicesession" in q["sql"] or "auth_user" in q["sql"]
+    ]
 
 
 def settle(user: AbstractBaseUser) -> None:

@@ -35,7 +35,7 @@ def test_movie_list_shows_poster_thumbnails_and_filters(admin_client, make_movie
     page = admin_client.get("/admin/catalog/movie/").content.decode()
 
     assert '<img src="/artwork/fight-club/poster.svg"' in page
-    for filter_title in ("is published", "is featured", "genres", "release year"):
+    for filter_title in ("published", "featured", "genres", "release decade"):
         assert f'data-filter-title="{filter_title}"' in page
 
 
@@ -103,7 +103,9 @@ def test_editor_fixes_metadata_in_the_change_form(admin_client, make_movie):
             "popularity": "80",
             "vote_average": "8.2",
             "vote_count": "25000",
-            # The page's videos and video upload inlines (videos app), left empty.
+            # The page's credits, videos and video upload inlines, left empty.
+            "credits-TOTAL_FORMS": "0",
+            "credits-INITIAL_FORMS": "0",
             "videos-TOTAL_FORMS": "0",
             "videos-INITIAL_FORMS": "0",
             "videos-2-TOTAL_FORMS": "0",

@@ -22,7 +22,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from catalog import tmdb
-from catalog.models import Movie
+from catalog.models import Credit, Movie, Person
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,6 +113,68 @@ DETAILS = {
     },
 }
 
+
+def cast_member(person_id: int, name: str, character: str, order: int) -> dict[str, Any]:
+    """One entry of a credits response's ``cast``, as TMDb sends it."""
+    return {
+        "adult": False,
+        "gender": 2,
+        "id": person_id,
+        "known_for_department": "Acting",
+        "name": name,
+        "original_name": name,
+        "popularity": 20.0,
+        "profile_path": f"/profile-{person_id}.jpg",
+        "cast_id": order + 4,
+        "character": character,
+        "credit_id": f"52fe4250c3a36847f80149{order:02d}",
+        "order": order,
+    }
+
+
+def crew_member(person_id: int, name: str, job: str) -> dict[str, Any]:
+    department = {"Director": "Directing", "Screenplay": "Writing"}.get(job, "Production")
+    return {
+        "adult": False,
+        "id": person_id,
+        "known_for_department": department,
+        "name": name,
+        "original_name": name,
+        "profile_path": None,
+        "credit_id": f"crew-{person_id}-{job}",
+        "department": department,
+        "job": job,
+    }
+
+
+CREDITS = {
+    550: {
+        "id": 550,
+        # TMDb lists the cast in billing order; sent shuffled here to show "order" decides.
+        "cast": [
+            cast_member(1283, "Helena Bonham Carter", "Marla Singer", 2),
+            cast_member(819, "Edward Norton", "The Narrator", 0),
+            cast_member(287, "Brad Pitt", "Tyler Durden", 1),
+            cast_member(7470, "Meat Loaf", "Robert 'Bob' Paulson", 3),
+        ],
+        "crew": [
+            crew_member(7467, "David Fincher", "Director"),
+            crew_member(7468, "Jim Uhls", "Screenplay"),
+            crew_member(7474, "Ross Grayson Bell", "Producer"),
+        ],
+    },
+    680: {
+        "id": 680,
+        "cast": [
+            cast_member(8891, "John Travolta", "Vincent Vega", 0),
+            cast_member(2231, "Samuel L. Jackson", "Jules Winnfield", 1),
+            cast_member(139, "Uma Thurman", "Mia Wallace", 2),
+            cast_member(62, "Bruce Willis", "Butch Coolidge", 3),
+        ],
+        "crew": [crew_member(138, "Quentin Tarantino", "Director")],
+    },
+}
+
 NOT_FOUND = {
     "success": False,
     "status_code": 34,
@@ -169,13 +231,36 @@ def details_handler(request: Request) -> Response:
     tmdb_id = int(request.path.rsplit("/", 1)[-1])
     if tmdb_id not in DETAILS:
         return as_json(NOT_FOUND, status=404)
-    return as_json(DETAILS[tmdb_id])
+    body = dict(DETAILS[tmdb_id])
+    if "credits" in request.args.get("append_to_response", "").split(","):
+        body["credits"] = {k: v for k, v in credits_of(tmdb_id).items() if k != "id"}
+    return as_json(body)
+
+
+def credits_of(tmdb_id: int) -> dict[str, Any]:
+    # A film TMDb has no credits for answers empty lists, as TMDb does.
+    return CREDITS.get(tmdb_id, {"id": tmdb_id, "cast": [], "crew": []})
+
+
+def credits_handler(request: Request) -> Response:
+    return as_json(credits_of(int(request.path.split("/")[-2])))
 
 
 def serve_catalog(server: HTTPServer, pages: dict[int, list[dict[str, Any]]] = POPULAR) -> None:
     server.expect_request("/3/genre/movie/list").respond_with_json(GENRES)
     server.expect_request("/3/movie/popular").respond_with_handler(popular_handler(pages))
     server.expect_request(re.compile(r"^/3/movie/\d+$")).respond_with_handler(details_handler)
+    server.expect_request(re.compile(r"^/3/movie/\d+/credits$")).respond_with_handler(
+        credits_handler
+    )
+
+
+def billing(movie: Movie) -> list[tuple[str, str, str]]:
+    """The movie's credits as (role, name, character), in the order a page shows them."""
+    return [
+        (credit.role, credit.person.name, credit.character)
+        for credit in movie.credits.select_related("person").billing_order()
+    ]
 
 
 def run(*args: str, stderr: io.StringIO | None = None) -> str:
@@ -289,7 +374,57 @@ def test_progress_bar_is_drawn_on_a_terminal(server):
     assert "2/2" in terminal.getvalue()
 
 
+@pytest.mark.django_db
+def test_pages_import_brings_each_movies_top_billed_cast_and_director(server):
+    serve_catalog(server)
+
+    run("--pages", "1")
+
+    assert billing(Movie.objects.get(tmdb_id=680)) == [
+        ("cast", "John Travolta", "Vincent Vega"),
+        ("cast", "Samuel L. Jackson", "Jules Winnfield"),
+        ("cast", "Uma Thurman", "Mia Wallace"),
+        ("cast", "Bruce Willis", "Butch Coolidge"),
+        ("director", "Quentin Tarantino", ""),
+    ]
+    assert len(received(server, "/3/movie/550/credits")) == 1
+
+
 # --- Ids ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_ids_import_brings_the_credits_in_the_same_request(server):
+    serve_catalog(server)
+
+    run("--ids", "550")
+
+    assert billing(Movie.objects.get(tmdb_id=550)) == [
+        ("cast", "Edward Norton", "The Narrator"),
+        ("cast", "Brad Pitt", "Tyler Durden"),
+        ("cast", "Helena Bonham Carter", "Marla Singer"),
+        ("cast", "Meat Loaf", "Robert 'Bob' Paulson"),
+        ("director", "David Fincher", ""),  # the writer and producer are not kept
+    ]
+    assert received(server, "/3/movie/550")[0].args["append_to_response"] == "credits"
+    assert received(server, "/3/movie/550/credits") == []
+    assert Person.objects.get(name="Brad Pitt").profile_path == "/profile-287.jpg"
+
+
+@pytest.mark.django_db
+def test_reimport_replaces_credits_and_knows_people_by_their_tmdb_id(server):
+    serve_catalog(server)
+    run("--ids", "550,680")
+    brad_pitt = next(person for person in CREDITS[550]["cast"] if person["id"] == 287)
+    brad_pitt["name"] = "Brad Pitt Jr."  # renamed on TMDb
+    try:
+        run("--ids", "550")
+    finally:
+        brad_pitt["name"] = "Brad Pitt"
+
+    assert Person.objects.filter(tmdb_id=287).get().name == "Brad Pitt Jr."
+    assert Person.objects.count() == 10  # 5 people of each film, no duplicates
+    assert Credit.objects.filter(movie__tmdb_id=550).count() == 5
 
 
 @pytest.mark.django_db
@@ -393,6 +528,9 @@ def test_429_with_retry_after_is_waited_out_then_the_import_succeeds(server):
 
     server.expect_request("/3/genre/movie/list").respond_with_json(GENRES)
     server.expect_request("/3/movie/popular").respond_with_handler(limited_once)
+    server.expect_request(re.compile(r"^/3/movie/\d+/credits$")).respond_with_handler(
+        credits_handler
+    )
 
     out = run("--pages", "1")
 
@@ -461,6 +599,9 @@ def test_movies_saved_before_a_failure_are_reported(server):
         return served(request)
 
     server.expect_request("/3/movie/popular").respond_with_handler(second_page_breaks)
+    server.expect_request(re.compile(r"^/3/movie/\d+/credits$")).respond_with_handler(
+        credits_handler
+    )
     out = io.StringIO()
 
     with pytest.raises(CommandError, match="answered HTTP 503"):

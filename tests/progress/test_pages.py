@@ -117,7 +117,9 @@ def play_actions(client: Client, movie: Movie) -> list[tuple[str, str]]:
     return [
         (" ".join(link.text.split()), link.attrs["href"] or "")
         for link in page.all("a", "btn")
+        # Not the IMDb link, nor "My list" (a visitor's is a link to sign in).
         if "imdb" not in (link.attrs["href"] or "")
+        and not (link.attrs["href"] or "").startswith("/accounts/login/")
     ]
 
 

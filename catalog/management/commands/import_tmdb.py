@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -31,7 +31,8 @@ class ImportReport:
 
 class Command(BaseCommand):
     help = (
-        "Import movies from TMDb: the popular list (--pages N) or chosen ids (--ids 550,680). "
+        "Import movies from TMDb, with their top-billed cast and their directors: the popular "
+        "list (--pages N) or chosen ids (--ids 550,680). "
         "Movies are matched by TMDb id, so running it again refreshes them without duplicates. "
         "New movies stay UNPUBLISHED for an editor to review unless --publish is given; movies "
         "already in the catalog keep their published and featured state. Needs TMDB_API_KEY or "
@@ -82,7 +83,7 @@ class Command(BaseCommand):
                 # The list shifts while we page through it: a movie may show up twice.
                 fresh = [m for m in page.movies if m.tmdb_id not in seen]
                 seen.update(m.tmdb_id for m in fresh)
-                self.save(fresh)
+                self.save(self.with_credits(movie) for movie in fresh)
                 bar.update(1)
                 if number >= page.total_pages:
                     break
@@ -95,6 +96,14 @@ class Command(BaseCommand):
                 except tmdb.TMDbNotFound:
                     self.report.not_found.append(tmdb_id)
                 bar.update(1)
+
+    def with_credits(self, movie: MovieData) -> MovieData:
+        """List entries carry no credits: one more request per movie brings its cast and
+        director. A movie TMDb no longer has credits for keeps the ones it had."""
+        try:
+            return replace(movie, credits=tmdb.movie_credits(movie.tmdb_id))
+        except tmdb.TMDbNotFound:
+            return movie
 
     def save(self, movies: Iterable[MovieData]) -> None:
         for data in movies:
