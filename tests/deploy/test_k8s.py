@@ -644,6 +644,59 @@ def test_files_nginx_configuration_passes_nginx_t(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_files_nginx_serves_a_signed_segment_and_refuses_a_forged_one(tmp_path, settings):
+    """The files nginx's configuration run by a real nginx, as the image renders it: Django's
+    signed link gets the segment, a forged one a 403, /metrics a 404."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.deploy.edge import NGINX, free_port, image_nginx_conf, render
+    from videos import signing
+
+    settings.HLS_SIGNING_KEY = "k8sfilesnginxsharesthiskey"
+    segment = tmp_path / "videos" / "hls" / "7" / "720p" / "seg_00001.ts"
+    segment.parent.mkdir(parents=True)
+    segment.write_bytes(b"\x47" + bytes(187))
+    values = {
+        "STREAMSITE_STATIC_ROOT": str(tmp_path / "static"),
+        "STREAMSITE_MEDIA_ROOT": str(tmp_path / "media"),
+        "STREAMSITE_HLS_ROOT": str(tmp_path / "videos" / "hls"),
+        "HLS_SIGNING_KEY": settings.HLS_SIGNING_KEY,
+    }
+    port = free_port()
+    conf = render(FILES_CONF.read_text(), values).replace("listen 8080", f"listen 127.0.0.1:{port}")
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "default.conf").write_text(conf)
+    (tmp_path / "nginx.conf").write_text(image_nginx_conf(tmp_path))
+    command = [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    process = subprocess.Popen([*command, "-g", "daemon off;"], stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+
+    def status(path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(base + path, timeout=5) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, b""
+
+    try:
+        for _ in range(50):
+            try:
+                if status("/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        signed = signing.signed_url(7, "720p/seg_00001.ts")
+        assert status(signed) == (200, segment.read_bytes())
+        forged = re.sub(r"^/hls/[^/]+/", "/hls/forged/", signed)
+        assert status(forged)[0] == 403
+        assert status("/metrics")[0] == 404
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def test_files_nginx_is_the_unprivileged_image_reading_the_shared_volumes(production):
     files = of_kind(production, "Deployment")["streamsite-files"]
     pod = files["spec"]["template"]["spec"]
