@@ -48,7 +48,7 @@ def mount(patterns: Sequence[Entry], role: str, prefix: str = "") -> list[Entry]
     mounted: list[Entry] = []
     for entry in patterns:
         route = prefix + str(entry.pattern).removeprefix("^")
-        if isinstance(entry, URLResolver) and _rules_below(route):
+        if isinstance(entry, URLResolver) and rules_below(route):
             mounted.append(_with_patterns(entry, mount(entry.url_patterns, role, route)))
         elif role_of(route) in (None, role):
             mounted.append(entry)
@@ -57,7 +57,7 @@ def mount(patterns: Sequence[Entry], role: str, prefix: str = "") -> list[Entry]
     return mounted
 
 
-def _rules_below(route: str) -> bool:
+def rules_below(route: str) -> bool:
     """Whether some rule names a longer path under ``route``: its routes must be sorted."""
     prefixes = [prefix for prefix, _ in ROUTES] + list(EVERY_ROLE)
     return any(prefix.startswith(route) and prefix != route for prefix in prefixes)
