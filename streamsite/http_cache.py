@@ -228,8 +228,10 @@ def _degraded_html(stored: StoredResponse) -> StoredResponse:
 def _database_unavailable(response: HttpResponseBase) -> bool:
     """The 503 streamsite.api gives while the database is unavailable."""
     data = getattr(response, "data", None)
-    return response.status_code == 503 and isinstance(data, dict) and data.get("error") == (
-        "unavailable"
+    return (
+        response.status_code == 503
+        and isinstance(data, dict)
+        and data.get("error") == ("unavailable")
     )
 
 
