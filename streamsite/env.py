@@ -106,6 +106,20 @@ def env_database(name: str, default: str) -> dict[str, Any]:
     return config
 
 
+def env_database_list(name: str) -> list[dict[str, Any]]:
+    """Comma-separated ``postgres://`` URLs (read replicas), each parsed as env_database does."""
+    configs = []
+    for url in env_list(name):
+        try:
+            config = dj_database_url.parse(url)
+        except (ValueError, KeyError) as exc:
+            raise ImproperlyConfigured(f"{name} holds an invalid database URL: {exc}") from None
+        if config.get("ENGINE") != "django.db.backends.postgresql":
+            raise ImproperlyConfigured(f"{name} must list postgres:// URLs, got {url!r}")
+        configs.append(config)
+    return configs
+
+
 def env_redis_url(name: str) -> str:
     url = env_str(name)
     if url and not url.startswith(("redis://", "rediss://", "unix://")):

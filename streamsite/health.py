@@ -7,6 +7,8 @@ else: a liveness probe must not restart a healthy web process because the databa
 serving, something needs attention) or ``fail`` (503: take this instance out of rotation)::
 
     database  fail when unreachable: almost every request needs it
+    replicas  each read replica's lag and use; degraded while one is skipped (down, or behind
+              by more than DATABASE_REPLICA_MAX_LAG): the primary serves its reads
     redis     degraded when unreachable: rate limits fail open, progress goes straight to the
               database, the cache misses
     broker    degraded when unreachable: background work waits, requests are still served
@@ -35,6 +37,8 @@ from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+
+from streamsite.db_router import check_replicas
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +215,7 @@ def _breaker_names() -> list[str] | None:
 
 CHECKS: dict[str, Callable[[], Check]] = {
     "database": check_database,
+    "replicas": check_replicas,
     "redis": check_redis,
     "broker": check_broker,
     "disk": check_disk,

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from streamsite.env import (
     env_bool,
     env_database,
+    env_database_list,
     env_float,
     env_int,
     env_list,
@@ -89,6 +90,9 @@ MIDDLEWARE = [
     "streamsite.compression.CompressionMiddleware",
     # Every error on /api/ is JSON, including those Django renders itself (debug pages).
     "streamsite.errors.ApiErrorsMiddleware",
+    # With read replicas: which database each read of the request goes to, and the viewers who
+    # wrote a moment ago, whose reads stay on the primary (streamsite/db_router.py).
+    "streamsite.db_router.ReadYourWritesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Client IP, blocks and DDoS detection: before sessions, so a blocked client costs one
@@ -177,6 +181,37 @@ if USING_POSTGRES:
 # answer from stale copies or with a 503 at once, and one probes again after the reset time.
 DATABASE_CIRCUIT_FAILURE_THRESHOLD = env_int("DATABASE_CIRCUIT_FAILURE_THRESHOLD", 2, minimum=1)
 DATABASE_CIRCUIT_RESET_SECONDS = env_float("DATABASE_CIRCUIT_RESET_SECONDS", 5.0, minimum=0.1)
+
+# Read replicas (streamsite/db_router.py): each URL of DATABASE_REPLICA_URLS is an alias
+# replica_1, replica_2… Requests read from a replica that answers and is at most
+# DATABASE_REPLICA_MAX_LAG seconds behind (measured every DATABASE_REPLICA_CHECK_SECONDS per
+# process); writes, transactions, background tasks and a viewer's reads for
+# DATABASE_READ_YOUR_WRITES_SECONDS after they wrote use the primary. A replica has the
+# primary's pool and timeouts, a short pool wait (a replica that died is left for the primary
+# within that), and no circuit breaker: one that is down is skipped, it must not open the
+# primary's. In tests a replica is the test database itself (MIRROR).
+DATABASE_REPLICA_MAX_LAG = env_float("DATABASE_REPLICA_MAX_LAG", 10.0, minimum=0.0)
+DATABASE_REPLICA_CHECK_SECONDS = env_float("DATABASE_REPLICA_CHECK_SECONDS", 2.0, minimum=0.1)
+DATABASE_READ_YOUR_WRITES_SECONDS = env_float("DATABASE_READ_YOUR_WRITES_SECONDS", 5.0, minimum=0.0)
+for _number, _replica in enumerate(env_database_list("DATABASE_REPLICA_URLS"), start=1):
+    if not USING_POSTGRES:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URLS needs a postgres:// DATABASE_URL")
+    _options = {**DATABASES["default"]["OPTIONS"], **_replica.get("OPTIONS", {})}
+    _options["pool"] = {
+        **DATABASES["default"]["OPTIONS"]["pool"],
+        "timeout": min(1.0, DATABASES["default"]["OPTIONS"]["pool"]["timeout"]),
+    }
+    DATABASES[f"replica_{_number}"] = {
+        **DATABASES["default"],
+        **_replica,
+        "ENGINE": "django_prometheus.db.backends.postgresql",
+        "OPTIONS": _options,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,  # the pool checks a connection before lending it
+        "TEST": {"MIRROR": "default"},
+    }
+if len(DATABASES) > 1:
+    DATABASE_ROUTERS = ["streamsite.db_router.ReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

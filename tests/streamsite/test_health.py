@@ -47,7 +47,15 @@ def test_all_dependencies_up_is_ok_with_every_check_listed():
 
     assert status == 200
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "redis", "broker", "disk", "memory", "circuits"}
+    assert set(body["checks"]) == {
+        "database",
+        "replicas",
+        "redis",
+        "broker",
+        "disk",
+        "memory",
+        "circuits",
+    }
     assert all(check["status"] == "ok" for check in body["checks"].values())
     assert body["checks"]["circuits"]["states"]["provider:vidking"] == "closed"
     assert 0 < body["checks"]["disk"]["free_percent"] <= 100
