@@ -55,13 +55,13 @@ from bench.common import (  # noqa: E402
     ROOT,
     WrkResult,
     bench_env,
-    free_port,
     gunicorn,
     manage,
     wait_until_up,
     wrk,
 )
 from bench.shield import cpu_seconds  # noqa: E402
+from tests.deploy.edge import self_signed_certificate, site_values  # noqa: E402
 from videos.ladder import AUDIO_BITRATE, BITS_PER_PIXEL  # noqa: E402
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "templates" / "streamsite.conf.template"
@@ -113,18 +113,19 @@ def make_asset(hls_root: Path, height: int) -> str:
 def nginx(
     *, upstream: str, directory: Path, static_root: Path, hls_root: Path, workers: int
 ) -> Iterator[str]:
-    """The shipped template run by the system's nginx on a free loopback port."""
-    port = free_port()
-    values = {
-        "NGINX_LISTEN": f"127.0.0.1:{port}",
-        "STREAMSITE_UPSTREAM": upstream,
-        "NGINX_CACHE_DIR": str(directory / "cache"),
-        "STREAMSITE_STATIC_ROOT": str(static_root),
-        "STREAMSITE_MEDIA_ROOT": str(directory / "media"),
-        "STREAMSITE_HLS_ROOT": str(hls_root),
-        "HLS_SIGNING_KEY": SIGNING_KEY,
-        "STREAMSITE_UPLOAD_MAX_BYTES": str(8 * 1024**3),
-    }
+    """The shipped template run by the system's nginx, every pool at ``upstream``; measured on
+    its plain-HTTP port inside the network (TLS is not what this compares)."""
+    values = site_values(
+        servers=upstream,
+        directory=directory,
+        certificate_dir=self_signed_certificate(directory / "tls").parent,
+        static_root=static_root,
+        media_root=directory / "media",
+        hls_root=hls_root,
+        hls_signing_key=SIGNING_KEY,
+        upload_max_bytes=8 * 1024**3,
+    )
+    values["NGINX_ACCESS_LOG"] = "/dev/null"  # as the packages' config: no log to measure
     site = TEMPLATE.read_text()
     for name, value in values.items():
         site = site.replace("${" + name + "}", value)
@@ -154,7 +155,7 @@ http {{
     command = [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")]
     subprocess.run([*command, "-t"], check=True, capture_output=True)
     process = subprocess.Popen([*command, "-g", "daemon off;"])
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{values['NGINX_INTERNAL_LISTEN']}"
     try:
         wait_until_up(f"{base}/static/probe.txt")
         yield base
