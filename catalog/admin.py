@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from catalog import services
+from catalog import edge, services
 from catalog.models import Credit, Genre, Movie, Person
 
 
@@ -64,13 +64,26 @@ class MovieAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     filter_horizontal = ("genres",)
     readonly_fields = ("created_at", "updated_at", "poster_preview")
-    actions = ("publish", "unpublish", "feature", "unfeature")
+    actions = ("publish", "unpublish", "feature", "unfeature", edge.purge_movies)
     inlines = (CreditInline,)
     fieldsets = (
         (None, {"fields": ("title", "slug", "original_title", "tagline", "overview")}),
         ("Release", {"fields": ("release_date", "runtime", "genres")}),
         ("Curation", {"fields": ("is_published", "is_featured")}),
-        ("Artwork", {"fields": ("poster_path", "poster_file", "backdrop_path", "poster_preview")}),
+        (
+            "Artwork",
+            {
+                "fields": (
+                    "poster_path",
+                    "poster_file",
+                    "backdrop_path",
+                    "backdrop_file",
+                    "poster_preview",
+                ),
+                "description": "A TMDb path wins over an uploaded file. Uploads: JPEG, PNG or "
+                "WebP, at most ARTWORK_UPLOAD_MAX_BYTES (10 MB unless set).",
+            },
+        ),
         (
             "TMDb",
             {"fields": ("tmdb_id", "imdb_id", "popularity", "vote_average", "vote_count")},
@@ -146,6 +159,7 @@ class GenreAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "tmdb_id", "movie_count")
     search_fields = ("name",)
     prepopulated_fields = {"slug": ("name",)}
+    actions = (edge.purge_genres,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Genre]:
         return super().get_queryset(request).annotate(movie_count=Count("movies"))

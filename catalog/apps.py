@@ -6,4 +6,5 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog"
 
     def ready(self) -> None:
-        from catalog import signals  # noqa: F401 - connects the cache invalidation receivers
+        # Receivers: the cache invalidation, and the CDN's tags and purges.
+        from catalog import edge, signals  # noqa: F401

@@ -18,6 +18,9 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
+from cdn import images, links
+from cdn.images import validate_artwork
+
 # TMDb serves these poster widths; anything else is rounded up to the next one.
 TMDB_POSTER_WIDTHS = (92, 154, 185, 342, 500, 780)
 TMDB_BACKDROP_WIDTHS = (300, 780, 1280)
@@ -239,7 +242,13 @@ class Movie(models.Model):
     backdrop_path = models.CharField(max_length=255, blank=True)
     # A poster of our own (an editor's upload, or a frame of the movie's video); a TMDb path
     # above wins over it, and with neither the poster is generated.
-    poster_file = models.FileField(upload_to="posters/", blank=True, max_length=255)
+    poster_file = models.FileField(
+        upload_to="posters/", blank=True, max_length=255, validators=[validate_artwork]
+    )
+    # A backdrop of our own, uploaded by an editor; a TMDb path wins over it too.
+    backdrop_file = models.FileField(
+        upload_to="backdrops/", blank=True, max_length=255, validators=[validate_artwork]
+    )
     popularity = models.FloatField(default=0)
     vote_average = models.FloatField(default=0)
     vote_count = models.PositiveIntegerField(default=0)
@@ -298,15 +307,17 @@ class Movie(models.Model):
             size_part = f"w{size}" if isinstance(size, int) else size
             return f"{settings.TMDB_IMAGE_URL}/{size_part}{self.poster_path}"
         if self.poster_file:
-            return self.poster_file.url
-        return reverse("catalog:poster", kwargs={"slug": self.slug})
+            return images.resized(self.poster_file.url, width)
+        return links.public(reverse("catalog:poster", kwargs={"slug": self.slug}))
 
     def backdrop_url(self, width: int = 1280) -> str:
         if self.backdrop_path.startswith("/"):
             size = next((w for w in TMDB_BACKDROP_WIDTHS if w >= width), "original")
             size_part = f"w{size}" if isinstance(size, int) else size
             return f"{settings.TMDB_IMAGE_URL}/{size_part}{self.backdrop_path}"
-        return reverse("catalog:backdrop", kwargs={"slug": self.slug})
+        if self.backdrop_file:
+            return images.resized(self.backdrop_file.url, width)
+        return links.public(reverse("catalog:backdrop", kwargs={"slug": self.slug}))
 
 
 # --- People and credits -----------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Content-Security-Policy for our HTML pages.
 
-Scripts only from our own origin (no inline script anywhere), images from us and the TMDb
-image CDN, media from us, and iframes only from the streaming providers an editor has enabled,
-so a disabled provider cannot be framed. Inline styles stay allowed: they cannot run code, and
-the admin and error pages use a few.
+Scripts only from our own origin (no inline script anywhere) and the CDN's edge in front of
+it (``CDN_BASE_URL``, which serves our static files, artwork and HLS), images from those and
+the TMDb image CDN, media from those, and iframes only from the streaming providers an editor
+has enabled, so a disabled provider cannot be framed. Inline styles stay allowed: they cannot
+run code, and the admin and error pages use a few.
 
 Only the player pages (``CSP_PLAYER_VIEWS``) play video and frame providers. They get the
 enabled ``streaming.models.Provider`` origins, read at most every ``CSP_PROVIDER_CACHE_SECONDS``
@@ -79,18 +80,22 @@ def forget_provider_origins(**kwargs: Any) -> None:
 
 
 def policy(*, player: bool) -> str:
-    images = " ".join(filter(None, ["'self'", "data:", origin_of(settings.TMDB_IMAGE_URL)]))
+    # The CDN's edge serves our static files, artwork and HLS files (CDN_BASE_URL): wherever
+    # those load from, its origin is "self" too. hls.js fetches playlists and segments (connect).
+    ours = " ".join(filter(None, ["'self'", origin_of(settings.CDN_BASE_URL)]))
+    images = " ".join(filter(None, [ours, "data:", origin_of(settings.TMDB_IMAGE_URL)]))
     frames = " ".join(["'self'", *(provider_origins() if player else ())])
-    media = "'self' blob:" if player else "'self'"
+    media = f"{ours} blob:" if player else ours
+    workers = "'self' blob:" if player else "'self'"
     directives = [
         "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
+        f"script-src {ours}",
+        f"style-src {ours} 'unsafe-inline'",
         f"img-src {images}",
         f"media-src {media}",
-        f"worker-src {media}",
-        "connect-src 'self'",
-        "font-src 'self'",
+        f"worker-src {workers}",
+        f"connect-src {ours}",
+        f"font-src {ours}",
         f"frame-src {frames}",
         "object-src 'none'",
         "base-uri 'self'",

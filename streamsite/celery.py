@@ -58,3 +58,15 @@ app.conf.beat_schedule = {
         "options": {"expires": settings.VIDEO_STALL_SECONDS / 2},
     },
 }
+
+if settings.CDN_PURGES:
+    # Every 2 s: an edit is normally drained by the task its commit starts (CDN_PURGE_DELAY
+    # later); this run catches what that leaves: purges refused or rate-limited and due again,
+    # a budget that was spent, a worker that died mid-drain. Two seconds keeps "edit to edge"
+    # at a few seconds even then, and costs one indexed query per run while the queue is empty.
+    # Expiring after one interval: a run queued behind a slow drain is redundant.
+    app.conf.beat_schedule["drain-cdn-purge-queue"] = {
+        "task": "cdn.drain_purge_queue",
+        "schedule": 2.0,
+        "options": {"expires": 2.0},
+    }

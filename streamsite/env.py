@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import urllib.parse
 from typing import Any
 
 import dj_database_url
@@ -124,6 +125,29 @@ def env_redis_url(name: str) -> str:
     url = env_str(name)
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"{name} must start with redis://, rediss:// or unix://")
+    return url
+
+
+def env_origin(name: str) -> str:
+    """An origin (``https://host[:port]``, no path, query or trailing slash), or ""."""
+    url = env_str(name).rstrip("/")
+    if not url:
+        return ""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is no number
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} has an invalid port: {url!r}") from None
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        raise ImproperlyConfigured(
+            f"{name} must be an origin such as https://cdn.example.org (no path), got {url!r}"
+        )
     return url
 
 

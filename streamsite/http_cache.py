@@ -34,7 +34,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from streamsite import cache
+from streamsite import cache, edge_tags
 
 # What the banner include renders when not degraded; a stale page gets the banner in its place.
 DEGRADED_MARKER = b"<!--degraded-banner-->"
@@ -51,6 +51,8 @@ class StoredResponse:
     body: bytes
     content_type: str
     etag: str
+    # The Cache-Tag value public answers carry (streamsite.edge_tags); "" in older entries.
+    cache_tag: str = ""
 
 
 class _Uncacheable(Exception):  # noqa: N818 - a signal between loader and decorator, not an error
@@ -110,10 +112,12 @@ def _cached_get(get: View, namespace: str, name: str) -> View:
     @functools.wraps(get)
     def cached_get(view: Any, request: Any, **kwargs: Any) -> HttpResponseBase:
         def load() -> StoredResponse:
-            response = get(view, request, **kwargs)
-            if not isinstance(response, Response) or response.status_code != 200:
-                raise _Uncacheable(response)
-            return _stored(JSONRenderer().render(response.data), "application/json")
+            with edge_tags.collecting() as tags:
+                response = get(view, request, **kwargs)
+                if not isinstance(response, Response) or response.status_code != 200:
+                    raise _Uncacheable(response)
+                body = JSONRenderer().render(response.data)
+            return _stored(body, "application/json", _cache_tag(namespace, name, tags))
 
         key_args = _api_key(kwargs, request.query_params)
         try:
@@ -149,10 +153,12 @@ def page(namespace: str, name: str, *, params: Collection[str] = ()) -> Callable
                 return view(request, *args, **kwargs)
 
             def load() -> StoredResponse:
-                response = view(request, *args, **kwargs)
+                with edge_tags.collecting() as tags:
+                    response = view(request, *args, **kwargs)
                 if not _shareable(request, response):
                     raise _Uncacheable(response)
-                return _stored(response.content, response["Content-Type"])
+                cache_tag = _cache_tag(namespace, name, tags)
+                return _stored(response.content, response["Content-Type"], cache_tag)
 
             key_args = (*args, *_url_args(kwargs), _query(request.GET))
             try:
@@ -173,8 +179,16 @@ def page(namespace: str, name: str, *, params: Collection[str] = ()) -> Callable
 # --- Building responses ---------------------------------------------------------------------
 
 
-def _stored(body: bytes, content_type: str) -> StoredResponse:
-    return StoredResponse(body=body, content_type=content_type, etag=_etag(body))
+def _stored(body: bytes, content_type: str, cache_tag: str = "") -> StoredResponse:
+    return StoredResponse(
+        body=body, content_type=content_type, etag=_etag(body), cache_tag=cache_tag
+    )
+
+
+def _cache_tag(namespace: str, name: str, tags: set[str]) -> str:
+    """The view's own tag (``catalog-home``) and the rows the answer showed (``movie-42``):
+    a purge names the rows of an edit, and the views whose lists it may enter."""
+    return edge_tags.header(tags, always=[f"{namespace}-{name}"])
 
 
 def _etag(body: bytes) -> str:
@@ -191,6 +205,8 @@ def _respond(
     response["ETag"] = stored.etag
     response["X-Cache"] = status.upper()
     response["Cache-Control"] = _cache_control(public=public, stale=status == "stale")
+    if public and status != "stale" and stored.cache_tag:
+        response[edge_tags.HEADER] = stored.cache_tag
     return response
 
 
@@ -198,7 +214,11 @@ def _cache_control(*, public: bool, stale: bool) -> str:
     if stale:
         # A degraded answer may be kept, but must be checked again before each reuse.
         return f"{'public' if public else 'private'}, no-cache"
-    return f"{'public' if public else 'private'}, max-age={cache.ttl('http')}"
+    if not public:
+        return f"private, max-age={cache.ttl('http')}"
+    # Browsers keep it briefly (they cannot be told of an edit); the edge keeps it for
+    # CDN_S_MAXAGE, which is long when the cdn app purges it on every edit.
+    return f"public, max-age={cache.ttl('http')}, s-maxage={settings.CDN_S_MAXAGE}"
 
 
 def _etag_matches(request: HttpRequest, etag: str) -> bool:

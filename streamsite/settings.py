@@ -20,6 +20,7 @@ from streamsite.env import (
     env_int,
     env_list,
     env_networks,
+    env_origin,
     env_redis_url,
     env_str,
     weak_secret_key,
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "accounts",
     "shield",
+    "cdn",
     "catalog",
     "videos",
     "progress",
@@ -106,6 +108,8 @@ MIDDLEWARE = [
     "shield.middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Around the view: the cache tags of public answers, and the self-hosted edge's tag map.
+    "cdn.middleware.EdgeMiddleware",
     "shield.csp.ContentSecurityPolicyMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -549,6 +553,88 @@ if HLS_URL_LIFETIME < PROGRESS_TOKEN_MAX_AGE:
     raise ImproperlyConfigured("HLS_URL_LIFETIME must be at least PROGRESS_TOKEN_MAX_AGE")
 # Where no nginx is in front (`make run`), Django serves /hls/ with the same signature check.
 HLS_SERVED_BY_DJANGO = env_bool("HLS_SERVED_BY_DJANGO", not PRODUCTION)
+
+# --- CDN (cdn/) -----------------------------------------------------------------------------
+
+# Who sits in front of the site and can be told to forget: "none" (nobody we can purge),
+# "cloudflare", or "nginx" (our own edge: deploy/nginx/edge, with the cache-purge module).
+CDN_PROVIDERS = ("none", "cloudflare", "nginx")
+CDN_PROVIDER = env_str("CDN_PROVIDER", "none").lower()
+if CDN_PROVIDER not in CDN_PROVIDERS:
+    raise ImproperlyConfigured(
+        f"CDN_PROVIDER must be one of {', '.join(CDN_PROVIDERS)}, got {CDN_PROVIDER!r}"
+    )
+# The public origin of the edge (https://cdn.example.org): static files, uploaded artwork,
+# HLS files and the resized images are addressed there. Empty: our own origin, relative URLs.
+CDN_BASE_URL = env_origin("CDN_BASE_URL")
+CLOUDFLARE_ZONE_ID = env_str("CLOUDFLARE_ZONE_ID")
+CLOUDFLARE_API_TOKEN = env_str("CLOUDFLARE_API_TOKEN")
+CLOUDFLARE_API_URL = env_str("CLOUDFLARE_API_URL", "https://api.cloudflare.com/client/v4")
+# Cloudflare's purge budget is per account and plan, a token bucket: the free plan's is 5
+# requests a minute with a burst of 25 (Pro: 5 a second). At most 100 URLs or tags a request.
+CLOUDFLARE_PURGE_PER_MINUTE = env_float("CLOUDFLARE_PURGE_PER_MINUTE", 5.0, minimum=0.01)
+CLOUDFLARE_PURGE_BURST = env_int("CLOUDFLARE_PURGE_BURST", 25, minimum=1)
+# The self-hosted edge's purge listener (never public): http://edge:8081.
+CDN_NGINX_PURGE_URL = env_origin("CDN_NGINX_PURGE_URL")
+CDN_PURGE_BATCH_SIZE = env_int("CDN_PURGE_BATCH_SIZE", 100, minimum=1)
+if CDN_PROVIDER == "none":
+    for name in ("CLOUDFLARE_ZONE_ID", "CLOUDFLARE_API_TOKEN", "CDN_NGINX_PURGE_URL"):
+        if globals()[name]:
+            raise ImproperlyConfigured(
+                f"{name} is set but CDN_PROVIDER is 'none'; set CDN_PROVIDER"
+            )
+elif not CDN_BASE_URL:
+    raise ImproperlyConfigured(f"CDN_BASE_URL must be set when CDN_PROVIDER={CDN_PROVIDER}")
+if CDN_PROVIDER == "cloudflare":
+    if not re.fullmatch(r"[0-9a-f]{32}", CLOUDFLARE_ZONE_ID):
+        raise ImproperlyConfigured(
+            "CLOUDFLARE_ZONE_ID must be the zone's 32-character id (the zone's Overview page) "
+            "when CDN_PROVIDER=cloudflare"
+        )
+    if not CLOUDFLARE_API_TOKEN:
+        raise ImproperlyConfigured(
+            "CLOUDFLARE_API_TOKEN must be set when CDN_PROVIDER=cloudflare "
+            "(a token with the zone's Cache Purge permission)"
+        )
+    if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", CLOUDFLARE_API_URL):
+        raise ImproperlyConfigured(
+            f"CLOUDFLARE_API_URL must be an http(s) URL, got {CLOUDFLARE_API_URL!r}"
+        )
+    if CDN_PURGE_BATCH_SIZE > 100:
+        raise ImproperlyConfigured("CDN_PURGE_BATCH_SIZE must be at most 100 with Cloudflare")
+if CDN_PROVIDER == "nginx":
+    if not CDN_NGINX_PURGE_URL:
+        raise ImproperlyConfigured("CDN_NGINX_PURGE_URL must be set when CDN_PROVIDER=nginx")
+    if not REDIS_URL:
+        # The edge purges exact URLs; which URLs carry a tag is kept in Redis for every process.
+        raise ImproperlyConfigured("CDN_PROVIDER=nginx needs REDIS_URL (the tag to URL map)")
+CDN_PURGES = CDN_PROVIDER != "none"
+# How long the edge keeps an anonymous page or catalog answer (s-maxage). With a provider to
+# purge, an edit reaches the edge through the purge, so the edge can keep answers a day;
+# without one nothing would tell it, so it keeps them as long as browsers do.
+CDN_S_MAXAGE = env_int("CDN_S_MAXAGE", 86_400 if CDN_PURGES else CACHE_TTLS["http"], minimum=0)
+# A purge waits this long after the commit: until every process has let go of the old catalog
+# version (CACHE_LOCAL_SECONDS) and the gateway's one-second micro-cache behind the edge has too
+# (deploy/nginx); a purge sooner could let the edge fetch the old answer again and keep it for
+# CDN_S_MAXAGE. An edge straight in front of gunicorn needs only CACHE_LOCAL_SECONDS.
+CDN_PURGE_DELAY = env_float("CDN_PURGE_DELAY", CACHE_LOCAL_SECONDS + 1.0, minimum=0.0)
+# A purge the provider refused is tried again after a backoff with full jitter up to this.
+CDN_PURGE_BACKOFF_BASE = env_float("CDN_PURGE_BACKOFF_BASE", 2.0, minimum=0.0)
+CDN_PURGE_BACKOFF_CAP = env_float("CDN_PURGE_BACKOFF_CAP", 300.0, minimum=0.0)
+# Widths an image may be resized to, the only ones (any other width is a 404: nobody can make
+# the edge store a thousand sizes of one poster), and the quality of the resized copies.
+CDN_IMAGE_WIDTHS = (92, 154, 185, 342, 500, 780, 1280, 1920)
+CDN_IMAGE_QUALITY = env_int("CDN_IMAGE_QUALITY", 82, minimum=1)
+if CDN_IMAGE_QUALITY > 100:
+    raise ImproperlyConfigured("CDN_IMAGE_QUALITY must be at most 100")
+# Posters and backdrops editors upload in the admin: refused above this size.
+ARTWORK_UPLOAD_MAX_BYTES = env_int("ARTWORK_UPLOAD_MAX_BYTES", 10 * 1024**2, minimum=1024)
+# Uploaded artwork and static files say where they are through their storage's url(): the
+# edge's origin when CDN_BASE_URL is set (cdn/storage.py).
+STORAGES = {
+    "default": {"BACKEND": "cdn.storage.MediaStorage"},
+    "staticfiles": {"BACKEND": "cdn.storage.StaticStorage"},
+}
 
 # --- Celery ---------------------------------------------------------------------------------
 

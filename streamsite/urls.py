@@ -36,6 +36,8 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     # Signed HLS files, where no nginx serves them (HLS_SERVED_BY_DJANGO).
     path("", include("videos.urls")),
+    # Uploaded artwork resized for the self-hosted edge (CDN_PROVIDER=nginx).
+    path("", include("cdn.urls")),
     path("", include("catalog.urls")),
 ]
 

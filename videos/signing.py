@@ -22,6 +22,8 @@ import time
 
 from django.conf import settings
 
+from cdn import links
+
 PREFIX = "/hls/"
 
 
@@ -39,9 +41,23 @@ def signature(asset_id: int, expires: int) -> str:
 
 
 def signed_url(asset_id: int, filename: str, *, now: float | None = None) -> str:
-    """The URL of one file of an asset (``master.m3u8``, ``subtitles/en.vtt``)."""
-    expires = expiry(now=now)
+    """The URL of one file of an asset (``master.m3u8``, ``subtitles/en.vtt``), through the CDN's
+    edge when there is one (``CDN_BASE_URL``)."""
+    return links.public(_signed_path(asset_id, filename, expiry(now=now)))
+
+
+def _signed_path(asset_id: int, filename: str, expires: int) -> str:
     return f"{PREFIX}{signature(asset_id, expires)}/{expires}/{asset_id}/{filename}"
+
+
+def live_urls(asset_id: int, filename: str, *, now: float | None = None) -> list[str]:
+    """Every URL of the file that has been handed out and not expired yet: one per bucket
+    boundary between now and the furthest expiry a link given now gets (what a purge names)."""
+    now = time.time() if now is None else now
+    latest = expiry(now=now)
+    bucket = settings.HLS_URL_BUCKET
+    expiries = range(latest, int(now), -bucket)
+    return [links.public(_signed_path(asset_id, filename, expires)) for expires in expiries]
 
 
 def is_valid(sig: str, expires: int, asset_id: int, *, now: float | None = None) -> bool:
