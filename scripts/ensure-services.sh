@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure everything the test suite talks to is installed and running: PostgreSQL, Redis,
-# and the tools the integration tests drive (Chromium, ffmpeg, nginx, wrk, promtool).
+# and the tools the integration tests drive (Chromium, ffmpeg, nginx and its cache-purge module,
+# wrk, promtool).
 # Idempotent and quiet when all is already in place; needs root (or sudo) only to install.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# The self-hosted CDN edge's purges (deploy/nginx/edge, tests/cdn).
+[ -e /usr/lib/nginx/modules/ngx_http_cache_purge_module.so ] || missing+=(libnginx-mod-http-cache-purge)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v promtool >/dev/null || missing+=(prometheus)
 
