@@ -22,14 +22,19 @@ from typing import Any
 
 import psycopg
 import pytest
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
-pytestmark = pytest.mark.skipif(
-    not (PG_BIN / "pg_basebackup").exists() or not shutil.which("runuser"),
-    reason="needs PostgreSQL's server binaries (initdb, pg_basebackup, pg_ctl) and runuser",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (PG_BIN / "pg_basebackup").exists() or not shutil.which("runuser"),
+        reason="needs PostgreSQL's server binaries (initdb, pg_basebackup, pg_ctl) and runuser",
+    ),
+    # The suite's test database is the schema copied to the primary: it must exist.
+    pytest.mark.django_db,
+]
 
 
 def free_port() -> int:
@@ -119,7 +124,7 @@ def cluster() -> Iterator[Cluster]:
         primary.sql("CREATE DATABASE streamsite", dbname="postgres")
         as_postgres(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
                     "-U", "postgres", "-D", str(replica.directory), "-R", "-X", "stream",
-                    "--no-sync")  # fmt: skip
+                    "--checkpoint=fast", "--no-sync")  # fmt: skip
         with (replica.directory / "postgresql.conf").open("a") as conf:
             conf.write(f"port = {replica.port}\n")
         replica.start()
@@ -181,8 +186,22 @@ print(json.dumps({"movies": movies, "key": create_api_key(user=viewer, name="tv"
 
 
 @pytest.fixture(scope="module")
-def seeded(cluster: Cluster) -> dict[str, Any]:
-    manage(cluster, "migrate", "--noinput")
+def seeded(cluster: Cluster, django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
+    """The schema copied from the suite's test database (migrated once for the whole run,
+    where migrating this primary again would take a minute), then a few movies and a viewer."""
+    with django_db_blocker.unblock():
+        db = connection.settings_dict
+        dump = subprocess.run(
+            [str(PG_BIN / "pg_dump"), "--no-owner", "--no-privileges", "-h", db["HOST"],
+             "-p", str(db["PORT"]), "-U", db["USER"], db["NAME"]],
+            capture_output=True, check=True, timeout=120,
+            env={**os.environ, "PGPASSWORD": db["PASSWORD"] or ""},
+        )  # fmt: skip
+    subprocess.run(
+        [str(PG_BIN / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+         "-p", str(cluster.primary.port), "-U", "postgres", "streamsite"],
+        input=dump.stdout, capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
     return json.loads(manage(cluster, "shell", "-c", SEED).strip().splitlines()[-1])
 
 
