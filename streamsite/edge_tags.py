@@ -16,9 +16,10 @@ import contextvars
 from collections.abc import Iterable, Iterator
 
 HEADER = "Cache-Tag"
-# Cloudflare reads at most 16 KB of Cache-Tag per answer and nginx's default header buffers
-# are smaller still: an answer naming more is tagged by its view tag alone (see ``header``).
-MAX_HEADER_LENGTH = 8000
+# Cloudflare reads at most 16 KB of Cache-Tag per answer, and nginx refuses an upstream answer
+# whose headers pass proxy_buffer_size (4 KB by default, the gateway's) with a 502: an answer
+# naming more (about 180 rows) is tagged by its view tag alone (see ``header``).
+MAX_HEADER_LENGTH = 2000
 
 _tags: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
     "streamsite_edge_tags", default=None

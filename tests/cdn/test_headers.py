@@ -89,3 +89,14 @@ def test_signed_in_answers_are_private_and_carry_no_tags(client, api_client, mak
         assert response["Cache-Control"].startswith("private")
         assert "s-maxage" not in response["Cache-Control"]
         assert "Cache-Tag" not in response
+
+
+def test_an_answer_naming_too_many_rows_is_tagged_by_its_view_alone():
+    from streamsite import edge_tags
+
+    many = {f"movie-{n}" for n in range(1_000)}
+
+    assert edge_tags.header(many, always=["catalog-movie-list"]) == "catalog-movie-list"
+    assert edge_tags.header({"movie-2", "genre-1"}, always=["catalog-home"]) == (
+        "catalog-home,genre-1,movie-2"
+    )
