@@ -62,10 +62,13 @@ def collect_static(env: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Iterator[str]:
-    """Serve the project with gunicorn on a free loopback port; yields the base URL."""
+def gunicorn(
+    env: dict[str, str], *, workers: int = 2, threads: int = 1, port: int | None = None
+) -> Iterator[str]:
+    """Serve the project with gunicorn on a loopback port (a free one unless given); yields the
+    base URL."""
     collect_static(env)
-    port = free_port()
+    port = port or free_port()
     command = [
         PYTHON, "-m", "gunicorn", "streamsite.wsgi:application",
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
