@@ -1,9 +1,11 @@
 """The compose topology live: nginx in front of the role pools (three web instances), Redis with
 its append-only file, a Celery worker and beat, all started from deploy/docker-compose.yml.
 
-Tests that break the topology for good come last (the progress pool down, a web instance killed;
-pytest-django runs the two tests that use the database first); those that need all of it ask
-for ``whole``, which restarts what an earlier test left down.
+Tests that break the topology for good come last (the progress pool down, a web instance
+killed); those that need all of it ask for ``whole``, which restarts what an earlier test left
+down. Every test is marked as using the database, though few do: pytest-django runs such tests
+before all others, and the topology (started once for the package) would otherwise be started
+twice, once for each group.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from streamsite import roles
 from tests.deploy import compose
 from tests.topology.conftest import DYING, SLOWED
 from tests.topology.harness import VARIABLES, Topology, hammer
+
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def mounted(role: str, path: str) -> bool:
@@ -155,7 +159,6 @@ def test_one_request_id_runs_through_nginx_gunicorn_and_django_logs(whole, edge)
     assert not any(request_id in service.output() for service in others)
 
 
-@pytest.mark.django_db(transaction=True)
 def test_text_answers_leave_the_edge_compressed(whole, edge, make_movie):
     for n in range(24):
         make_movie(f"Night Film {n}", genres=("Crime", "Drama"), overview="Rain on neon. " * 12)
@@ -205,7 +208,6 @@ def test_least_conn_sends_a_slowed_instance_fewer_requests_than_round_robin(whol
 # --- Progress through the gateway: Redis, its append-only file, the worker ---------------------
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_heartbeat_survives_a_redis_crash_and_the_worker_flushes_it(whole, edge, make_movie):
     movie = make_movie("Heat")
     viewer = get_user_model().objects.create_user("viewer")
