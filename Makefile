@@ -71,13 +71,16 @@ beat: $(VENV)/.runtime
 bench: $(VENV)/.dev services
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
-# Browser libraries are committed under static/vendor/, so `make run` and `make test` need no
-# npm. To update one: `npm install --save-exact hls.js@<version>`, then `make vendor`, then
-# commit package.json, package-lock.json and static/vendor/ together.
+# Browser libraries are committed under static/vendor/ (axe-core, for the accessibility tests
+# only, under tests/vendor/), so `make run` and `make test` need no npm. To update one:
+# `npm install --save-exact hls.js@<version>`, then `make vendor`, then commit package.json,
+# package-lock.json and the vendored files together.
 vendor:
 	npm ci
 	mkdir -p static/vendor/hls.js
 	cp node_modules/hls.js/dist/hls.min.js node_modules/hls.js/LICENSE static/vendor/hls.js/
+	mkdir -p tests/vendor/axe-core
+	cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/vendor/axe-core/
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

@@ -4,11 +4,21 @@
 (function () {
   "use strict";
 
-  var live = document.createElement("p");
-  live.className = "visually-hidden";
-  live.setAttribute("role", "status");
-  live.setAttribute("aria-live", "polite");
-  document.body.appendChild(live);
+  var live = null; // the live region, made on first use so pages carry no empty one
+
+  function announce(message) {
+    if (!live) {
+      live = document.createElement("p");
+      live.className = "visually-hidden";
+      live.setAttribute("role", "status");
+      live.setAttribute("aria-live", "polite");
+      document.body.appendChild(live);
+    }
+    // A moment after the region exists, so screen readers notice the change.
+    window.setTimeout(function () {
+      live.textContent = message;
+    }, 50);
+  }
 
   function render(form, onList) {
     var title = form.getAttribute("data-title");
@@ -52,7 +62,7 @@
             render(other, adding);
           }
         });
-        live.textContent = adding ? title + " added to My list" : title + " removed from My list";
+        announce(adding ? title + " added to My list" : title + " removed from My list");
         delete form.dataset.sending;
         button.removeAttribute("aria-busy");
       })

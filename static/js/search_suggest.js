@@ -7,10 +7,10 @@
 
   var input = document.getElementById("header-search");
   var list = document.getElementById("header-search-suggestions");
-  var status = document.getElementById("header-search-status");
   if (!input || !list || !window.fetch) {
     return;
   }
+  var status = null; // the live region, made on first use so pages carry no empty one
   var url = input.getAttribute("data-suggest-url");
   var DELAY = 200;
   var MIN_LENGTH = 2;
@@ -47,14 +47,30 @@
     }
   }
 
+  function announce(message) {
+    if (!status) {
+      status = document.createElement("p");
+      status.className = "visually-hidden";
+      status.setAttribute("role", "status");
+      status.setAttribute("aria-live", "polite");
+      input.form.appendChild(status);
+    }
+    // A moment after the region exists, so screen readers notice the change.
+    window.setTimeout(function () {
+      status.textContent = message;
+    }, 50);
+  }
+
   function show(text, results) {
     if (input.value.trim() !== text) {
       return; // the viewer typed on while this was on its way
     }
     close();
-    status.textContent = results.length
-      ? results.length + " suggestion" + (results.length === 1 ? "" : "s") + ", arrow keys to choose"
-      : "";
+    announce(
+      results.length
+        ? results.length + " suggestion" + (results.length === 1 ? "" : "s") + ", arrow keys to choose"
+        : ""
+    );
     if (!results.length) {
       return;
     }
@@ -126,7 +142,9 @@
     var text = input.value.trim();
     if (text.length < MIN_LENGTH) {
       close();
-      status.textContent = "";
+      if (status) {
+        status.textContent = "";
+      }
       return;
     }
     timer = window.setTimeout(function () {
