@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -20,13 +21,15 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiKeyAuthentication
-from progress import buffer, payload, rules, services, tokens
+from progress import buffer, payload, qoe, rules, services, tokens
+from progress.authentication import PlaybackGrant, PlaybackTokenAuthentication
 from progress.models import WatchProgress
 from progress.watchable import is_watchable
 from streamsite.api import invalid_body, json_error
@@ -42,12 +45,12 @@ class BodyTooLarge(exceptions.APIException):
     default_detail = f"body: the request body must be at most {MAX_BODY_BYTES} bytes."
 
 
-def _body_too_large(request: HttpRequest) -> bool:
+def _body_too_large(request: HttpRequest, limit: int = MAX_BODY_BYTES) -> bool:
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit():
-        return int(declared) > MAX_BODY_BYTES
+        return int(declared) > limit
     # No Content-Length (chunked): Django caps what it reads at DATA_UPLOAD_MAX_MEMORY_SIZE.
-    return request.method in {"POST", "PUT", "PATCH"} and len(request.body) > MAX_BODY_BYTES
+    return request.method in {"POST", "PUT", "PATCH"} and len(request.body) > limit
 
 
 # --- Serializers ----------------------------------------------------------------------------
@@ -144,8 +147,23 @@ class HeartbeatResultSerializer(serializers.Serializer):
     )
 
 
+class ChosenSessionIdField(SessionIdField):
+    """The id the page chose; empty (a form's way of saying none) for none."""
+
+    def to_internal_value(self, data: Any) -> uuid.UUID | None:
+        if not isinstance(data, str):  # DRF's UUIDField also takes integers
+            self.fail("invalid", value=data)
+        return None if data == "" else super().to_internal_value(data)
+
+
 class SessionRequestSerializer(StrictSerializer):
     movie_id = serializers.IntegerField(min_value=1)
+    session_id = ChosenSessionIdField(
+        required=False,
+        help_text="The id the watch page chose for this session, so the player can name it "
+        "before it exists (CMCD's sid on every segment request). Sent again, it answers the same "
+        "session; an id already taken otherwise is replaced by a new one.",
+    )
     device = TextField(max_length=64, required=False, allow_blank=True, validators=[NO_NUL])
     csrfmiddlewaretoken = TextField(
         required=False, allow_blank=True, validators=[NO_NUL], help_text=FORM_CSRF_HELP
@@ -219,11 +237,17 @@ class ProgressAPIView(APIView):
     # the session cookie comes with DRF's CSRF enforcement on writes.
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
+    max_body_bytes = MAX_BODY_BYTES
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        if _body_too_large(request._request):
-            raise BodyTooLarge()
+        self.refuse_big_body(request)
         super().initial(request, *args, **kwargs)
+
+    def refuse_big_body(self, request: Request) -> None:
+        if _body_too_large(request._request, self.max_body_bytes):
+            raise BodyTooLarge(
+                f"body: the request body must be at most {self.max_body_bytes} bytes."
+            )
 
 
 def _not_published(movie_id: int) -> str:
@@ -251,7 +275,10 @@ class SessionCreateView(ProgressAPIView):
         _watchable_or_404(movie_id)
         device = params.validated_data.get("device") or request.META.get("HTTP_USER_AGENT", "")
         session = services.start_viewing_session(
-            user_id=request.user.pk, movie_id=movie_id, device=device
+            user_id=request.user.pk,
+            movie_id=movie_id,
+            device=device,
+            session_id=params.validated_data.get("session_id"),
         )
         return Response(SessionSerializer(session).data, status=status.HTTP_201_CREATED)
 
@@ -308,6 +335,156 @@ class ContinueWatchingView(ProgressAPIView):
         )
         results = [{**_progress_data(item, item.movie_id), "movie": item.movie} for item in items]
         return Response(ContinueWatchingSerializer({"results": results}).data)
+
+
+# --- Playback quality (QoE) reports ------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Milliseconds played at each rung since the last report, by the rung's "
+        'height as text ("720"). A key that is not a height (digits, at most 9999) counts as '
+        '"0": a rung of unknown height.',
+        "additionalProperties": {"type": "number", "minimum": 0, "maximum": qoe.MAX_MS},
+        "maxProperties": qoe.MAX_RUNGS,
+    }
+)
+class PlayedField(serializers.Field):
+    """Documents ``played_ms``; ``progress.qoe.parse`` checks it."""
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "description": "Errors met since the last report: hls.js's error detail, or the "
+        "watch page's own code (no_answer, media_error, refused_everywhere, not_supported).",
+        "maxItems": qoe.MAX_ERRORS,
+        "items": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "pattern": qoe.ERROR_CODE.pattern},
+                "fatal": {"type": "boolean"},
+            },
+            "required": ["code", "fatal"],
+            "additionalProperties": False,
+        },
+    }
+)
+class PlaybackErrorsField(serializers.Field):
+    """Documents ``errors``; ``progress.qoe.parse`` checks it."""
+
+
+@extend_schema_field({"type": "integer", "minimum": 0, "maximum": qoe.MAX_COUNT})
+class CountField(serializers.IntegerField):
+    """A count since the last report."""
+
+
+@extend_schema_field({"type": "number", "minimum": 0, "maximum": qoe.MAX_MS})
+class MillisecondsField(serializers.FloatField):
+    """Milliseconds since the last report."""
+
+
+class QualityReportSerializer(serializers.Serializer):
+    """The request body, for the OpenAPI schema; ``progress.qoe.parse`` checks it."""
+
+    source = serializers.RegexField(
+        qoe.SOURCE.pattern,
+        max_length=32,
+        help_text="The source playing: self-hosted, or the provider's slug.",
+    )
+    startup_ms = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=qoe.MAX_MS,
+        help_text="From choosing the source to its first frame (an embed: to its ready "
+        "message); sent once, in the first report after it.",
+    )
+    stalls = CountField(required=False, help_text="Stalls after start-up since the last report.")
+    stalled_ms = MillisecondsField(required=False, help_text="Their length, together.")
+    played_ms = PlayedField(required=False)
+    switches_up = CountField(required=False, help_text="Rung switches to a taller rung.")
+    switches_down = CountField(required=False, help_text="Rung switches to a shorter rung.")
+    bandwidth_kbps = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=qoe.MAX_BANDWIDTH_KBPS,
+        help_text="The player's bandwidth estimate now, in kilobits per second.",
+    )
+    errors = PlaybackErrorsField(required=False)
+    client_ts = serializers.IntegerField(
+        min_value=0,
+        max_value=rules.MAX_CLIENT_TS_MS,
+        help_text="The player's clock when it sent the report, in milliseconds since the Unix "
+        "epoch, as a heartbeat's: the newest report's bandwidth estimate is kept.",
+    )
+    progress_token = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The playback token, in the page-hide beacon (else the X-Progress-Token header).",
+    )
+    csrfmiddlewaretoken = serializers.CharField(
+        required=False, allow_blank=True, help_text=FORM_CSRF_HELP
+    )
+
+
+class QualityResultSerializer(serializers.Serializer):
+    result = serializers.ChoiceField(choices=["recorded"])
+    reports = serializers.IntegerField(
+        help_text="How many reports of this session and source are added up now."
+    )
+
+
+class QualityReportView(ProgressAPIView):
+    """One QoE report of the viewer's own viewing session: added to what was reported before."""
+
+    # The API key first: its challenge makes an anonymous request a 401 rather than a 403.
+    authentication_classes = [
+        ApiKeyAuthentication,
+        PlaybackTokenAuthentication,
+        SessionAuthentication,
+    ]
+    parser_classes = [JSONParser]
+    max_body_bytes = qoe.MAX_BODY_BYTES
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Who asks, then which session, then the body's size: an answer about a session is
+        # only for its viewer (a 404 for anyone else, whatever they send).
+        APIView.initial(self, request, *args, **kwargs)
+
+    @extend_schema(
+        request={"application/json": QualityReportSerializer},
+        responses={
+            202: QualityResultSerializer,
+            404: OpenApiResponse(description="No viewing session of yours has this id"),
+        },
+        parameters=[
+            OpenApiParameter(
+                "X-Progress-Token",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="The playback token of the session's movie: no cookie or CSRF "
+                "token needed with it.",
+            )
+        ],
+        tags=["progress"],
+        summary="Report the playback quality of a viewing session (start-up, stalls, rungs, "
+        "errors)",
+    )
+    def post(self, request: Request, session_id: uuid.UUID) -> Response:
+        session = services.viewing_session(session_id=session_id, user_id=request.user.pk)
+        grant = request.auth
+        if session is None or (
+            isinstance(grant, PlaybackGrant) and grant.movie_id != session.movie_id
+        ):
+            # Another viewer's session is none of this one's business: as if it did not exist.
+            raise exceptions.NotFound("No viewing session of yours has this id.")
+        self.refuse_big_body(request)
+        report = qoe.parse(request.data)
+        reports = services.record_quality_report(session=session, report=report)
+        return Response({"result": "recorded", "reports": reports}, status=202)
 
 
 # --- Heartbeats with a playback token -----------------------------------------------------------

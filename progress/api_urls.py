@@ -5,6 +5,11 @@ from progress import api
 urlpatterns = [
     path("streaming/sessions", api.SessionCreateView.as_view(), name="viewing-session-create"),
     path(
+        "streaming/sessions/<uuid:session_id>/qoe",
+        api.QualityReportView.as_view(),
+        name="viewing-session-qoe",
+    ),
+    path(
         "streaming/progress/<int:movie_id>",
         api.movie_progress,
         name="movie-progress",

@@ -41,6 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -387,10 +388,13 @@ def _clear_in_redis(
     return bool(cleared)
 
 
-def start_session(*, user_id: int, movie_id: int, device: str) -> ViewingSession:
+def start_session(
+    *, user_id: int, movie_id: int, device: str, session_id: uuid.UUID | None = None
+) -> ViewingSession:
     """A new viewing session, remembering where it starts (a resume, or from the beginning)."""
     current = get_progress(user_id=user_id, movie_id=movie_id)
     return ViewingSession.objects.create(
+        id=session_id or uuid.uuid4(),
         user_id=user_id,
         movie_id=movie_id,
         device=device[:64],

@@ -108,3 +108,73 @@ class ViewingSession(models.Model):
 
     def is_resume(self) -> bool:
         return self.resumed_from > 0
+
+
+class PlaybackQualityQuerySet(models.QuerySet["PlaybackQuality"]):
+    def reported_since(self, since: dt.datetime) -> PlaybackQualityQuerySet:
+        return self.filter(first_reported_at__gte=since)
+
+
+class PlaybackQuality(models.Model):
+    """What a session's player measured while one source played: its QoE reports, added up.
+
+    Reports carry what changed since the last one (``progress.qoe``), so each adds its counts
+    here; the time played at each rung is in ``PlaybackRungTime`` rows, so the statistics can
+    sum it per rung in the database.
+    """
+
+    session = models.ForeignKey(ViewingSession, on_delete=models.CASCADE, related_name="quality")
+    source = models.CharField(max_length=32, help_text="The provider's slug, or self-hosted.")
+    startup_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="From choosing the source to its first frame."
+    )
+    stalls = models.PositiveIntegerField(default=0)
+    stalled_ms = models.PositiveBigIntegerField(default=0)
+    played_ms = models.PositiveBigIntegerField(default=0, help_text="At every rung together.")
+    switches_up = models.PositiveIntegerField(default=0)
+    switches_down = models.PositiveIntegerField(default=0)
+    bandwidth_kbps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The player's latest estimate of the bandwidth."
+    )
+    errors = models.PositiveIntegerField(default=0)
+    fatal_errors = models.PositiveIntegerField(default=0)
+    error_codes = models.JSONField(default=dict, blank=True, help_text="Code → count.")
+    reports = models.PositiveIntegerField(default=0)
+    first_reported_at = models.DateTimeField(default=timezone.now)
+    last_reported_at = models.DateTimeField(default=timezone.now)
+    # The player's clock at its newest report: the bandwidth estimate kept is the newest one.
+    client_ts = models.DateTimeField("client timestamp", null=True, blank=True)
+
+    objects = PlaybackQualityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "playback quality"
+        verbose_name_plural = "playback quality"
+        constraints = [
+            models.UniqueConstraint(fields=["session", "source"], name="quality_one_per_source"),
+        ]
+        indexes = [models.Index(fields=["first_reported_at"], name="quality_first_reported")]
+
+    def __str__(self) -> str:
+        return f"{self.source} in session {self.session_id}"
+
+    def stall_ratio(self) -> float | None:
+        """The share of the time watched spent waiting for data: stalled / (played + stalled)."""
+        total = self.played_ms + self.stalled_ms
+        return self.stalled_ms / total if total else None
+
+
+class PlaybackRungTime(models.Model):
+    """Milliseconds a session's player played one source at one rung of its ladder."""
+
+    quality = models.ForeignKey(PlaybackQuality, on_delete=models.CASCADE, related_name="rungs")
+    height = models.PositiveSmallIntegerField(help_text="The rung's height in pixels; 0: unknown.")
+    played_ms = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["quality", "height"], name="rung_time_one_per_height"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.height}p: {self.played_ms} ms"

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, InterfaceError, OperationalError, connection
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
 from catalog.models import Movie
-from progress import buffer, rules, tokens
-from progress.models import ViewingSession
+from progress import buffer, qoe, rules, tokens
+from progress.models import PlaybackQuality, PlaybackRungTime, ViewingSession
 from progress.upsert import ProgressRow, write_rows
 from streamsite import metrics
 from streamsite.resilience import full_jitter_delay
@@ -68,8 +69,23 @@ def heartbeat_viewer(request: HttpRequest) -> int | None:
     return tokens.viewer_of(request.META.get(tokens.HEADER))
 
 
-def start_viewing_session(*, user_id: int, movie_id: int, device: str) -> ViewingSession:
-    return buffer.start_session(user_id=user_id, movie_id=movie_id, device=device)
+def start_viewing_session(
+    *, user_id: int, movie_id: int, device: str, session_id: uuid.UUID | None = None
+) -> ViewingSession:
+    """A new viewing session, under ``session_id`` when the page chose one.
+
+    The same request sent again answers the session it created; an id that names another
+    viewer's or another movie's session is not reused (nor said to exist): a new id is drawn.
+    """
+    if session_id is not None:
+        existing = ViewingSession.objects.filter(pk=session_id).first()
+        if existing is not None and (existing.user_id, existing.movie_id) == (user_id, movie_id):
+            return existing
+        if existing is not None:
+            session_id = None
+    return buffer.start_session(
+        user_id=user_id, movie_id=movie_id, device=device, session_id=session_id
+    )
 
 
 def remove_from_continue_watching(*, user_id: int, movie_id: int) -> bool:
@@ -187,3 +203,91 @@ def _rows_with_existing_targets(rows: list[ProgressRow]) -> list[ProgressRow]:
             "progress flush: dropped %d rows of deleted movies or users", len(rows) - len(kept)
         )
     return kept
+
+
+# --- Playback quality (QoE) -----------------------------------------------------------------
+
+
+def viewing_session(*, session_id: uuid.UUID, user_id: int) -> ViewingSession | None:
+    """The viewer's own session by id; None for another viewer's or one that does not exist."""
+    return ViewingSession.objects.filter(pk=session_id, user_id=user_id).first()
+
+
+def record_quality_report(*, session: ViewingSession, report: qoe.QualityReport) -> int:
+    """Add one QoE report to what the session's player measured on that source.
+
+    The session's row for the source is locked for the update, so two reports of one session
+    arriving together (the last periodic one and the page-hide beacon) both count. Metrics are
+    counted once the report is committed. Returns how many reports the row now adds up.
+    """
+    played = {height: round(ms) for height, ms in report.played_ms.items() if ms > 0}
+    fatal = sum(1 for error in report.errors if error.fatal)
+    with transaction.atomic():
+        PlaybackQuality.objects.get_or_create(session=session, source=report.source)
+        quality = PlaybackQuality.objects.select_for_update().get(
+            session=session, source=report.source
+        )
+        first_startup = quality.startup_ms is None and report.startup_ms is not None
+        if first_startup:
+            quality.startup_ms = round(report.startup_ms or 0)
+        quality.stalls += report.stalls
+        quality.stalled_ms += round(report.stalled_ms)
+        quality.played_ms += sum(played.values())
+        quality.switches_up += report.switches_up
+        quality.switches_down += report.switches_down
+        newest = quality.client_ts is None or report.client_ts >= quality.client_ts
+        if newest:
+            quality.client_ts = report.client_ts
+            if report.bandwidth_kbps is not None:
+                quality.bandwidth_kbps = round(report.bandwidth_kbps)
+        quality.errors += len(report.errors)
+        quality.fatal_errors += fatal
+        codes = dict(quality.error_codes)
+        for error in report.errors:
+            if error.code in codes or len(codes) < qoe.MAX_ERRORS:
+                codes[error.code] = codes.get(error.code, 0) + 1
+        quality.error_codes = codes
+        quality.reports += 1
+        quality.last_reported_at = timezone.now()
+        quality.save()
+        _add_rung_times(quality, played)
+        transaction.on_commit(lambda: _count_quality(report, played, startup=first_startup))
+    return quality.reports
+
+
+def _add_rung_times(quality: PlaybackQuality, played: dict[int, int]) -> None:
+    """Add to each rung's time, in the database (the quality row is locked: no race)."""
+    existing = set(
+        PlaybackRungTime.objects.filter(quality=quality, height__in=played).values_list(
+            "height", flat=True
+        )
+    )
+    for height in existing:
+        PlaybackRungTime.objects.filter(quality=quality, height=height).update(
+            played_ms=F("played_ms") + played[height]
+        )
+    PlaybackRungTime.objects.bulk_create(
+        PlaybackRungTime(quality=quality, height=height, played_ms=ms)
+        for height, ms in played.items()
+        if height not in existing
+    )
+
+
+STALLS_OBSERVED = 1000
+
+
+def _count_quality(report: qoe.QualityReport, played: dict[int, int], *, startup: bool) -> None:
+    source = qoe.source_label(report.source)
+    if startup and report.startup_ms is not None:
+        metrics.PLAYBACK_STARTUP_SECONDS.labels(source=source).observe(report.startup_ms / 1000)
+    if report.stalls:
+        # A report says how many stalls and how long in all, not each one's length: each
+        # counts as the report's mean, so the histogram's count and sum stay exact (up to
+        # STALLS_OBSERVED a report, far more than 30 s of playback can hold).
+        mean = report.stalled_ms / report.stalls / 1000
+        for _ in range(min(report.stalls, STALLS_OBSERVED)):
+            metrics.PLAYBACK_STALL_SECONDS.labels(source=source).observe(mean)
+    for height, ms in played.items():
+        metrics.PLAYBACK_RUNG_SECONDS.labels(height=qoe.height_label(height)).inc(ms / 1000)
+    for error in report.errors:
+        metrics.PLAYBACK_ERRORS.labels(source=source, code=qoe.code_label(error.code)).inc()

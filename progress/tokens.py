@@ -51,6 +51,12 @@ def viewer_of(token: str | None) -> int | None:
     return claims[0] if claims is not None else None
 
 
+def grant_of(token: str | None) -> tuple[int, int] | None:
+    """(viewer, movie) of a genuine, unexpired token."""
+    claims = _claims(token)
+    return (claims[0], claims[1]) if claims is not None else None
+
+
 def _claims(token: str | None) -> tuple[int, int, float] | None:
     """(user id, movie id, monotonic expiry) of a genuine, unexpired token, remembered."""
     if not token:

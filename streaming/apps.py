@@ -8,7 +8,8 @@ class StreamingConfig(AppConfig):
 
     def ready(self) -> None:
         from catalog.models import Movie
-        from streaming import signals
+        from progress import qoe
+        from streaming import signals, sources
         from streaming.models import Provider
         from videos.models import Subtitle, VideoAsset
 
@@ -19,3 +20,5 @@ class StreamingConfig(AppConfig):
         for model in (VideoAsset, Subtitle):
             post_save.connect(signals.video_changed, sender=model, weak=False)
             post_delete.connect(signals.video_changed, sender=model, weak=False)
+        # Which sources a QoE report may name in the metrics' labels (progress sits below).
+        qoe.register_source_names(sources.source_names)

@@ -38,6 +38,7 @@ from streaming.providers.base import (
     check_health,
     circuit_status,
 )
+from streaming.providers.selfhosted import SLUG as SELF_HOSTED
 from streamsite import cache, resilience
 
 NAMESPACE = "sources"
@@ -94,6 +95,16 @@ def resolve(movie_id: int) -> Resolution | None:
     if found.value is None:
         return None
     return replace(rank(found.value), cache_status=found.status)
+
+
+def source_names() -> frozenset[str]:
+    """The slug of every source there is (ours, and each provider's), cached with the sources:
+    what a player's QoE report may name (``progress.qoe``)."""
+    return cache.cached(NAMESPACE, "slugs", loader=_load_source_names, purpose=NAMESPACE).value
+
+
+def _load_source_names() -> frozenset[str]:
+    return frozenset({SELF_HOSTED, *Provider.objects.values_list("slug", flat=True)})
 
 
 def load_candidates(movie_id: int) -> Candidates | None:

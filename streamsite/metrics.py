@@ -179,3 +179,41 @@ DATABASE_READS = Counter(
     "Reads the router placed, by database alias (default: the primary).",
     ["alias"],
 )
+
+# --- Playback quality (progress/qoe.py, reported by the watch page's player) ---
+# Labels come from what players report, so each is one of a known few (progress.qoe): source is
+# "self-hosted" or a provider's slug, height a rung of VIDEO_LADDER, code one of hls.js's error
+# details or the watch page's own; anything else is counted as "other".
+
+PLAYBACK_STARTUP_SECONDS = Histogram(
+    "streamsite_playback_startup_seconds",
+    "From the player choosing a source to its first frame (for an embed: to its proof of "
+    "playing), once per viewing session and source.",
+    ["source"],
+    buckets=(0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0),
+)
+PLAYBACK_STALL_SECONDS = Histogram(
+    "streamsite_playback_stall_seconds",
+    "Stalls after start-up (the buffer ran dry and the picture stopped), by their length. A "
+    "report gives the number of stalls and their total, so each counts as its report's mean.",
+    ["source"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
+)
+PLAYBACK_RUNG_SECONDS = Counter(
+    "streamsite_playback_rung_seconds_total",
+    "Seconds played at each rung of our own ladder, by the rung's height.",
+    ["height"],
+)
+PLAYBACK_ERRORS = Counter(
+    "streamsite_playback_errors_total",
+    "Errors players met, fatal or not, by source and code (hls.js's error detail, or the watch "
+    "page's: no_answer, media_error, refused_everywhere, not_supported).",
+    ["source", "code"],
+)
+PLAYBACK_FAILURE_REPORTS = Counter(
+    "streamsite_playback_failure_reports_total",
+    "Viewers' reports that a provider's player did not play (no_answer: no proof within its "
+    "timeout; error: it failed after). Each may start a probe of the provider, at most one "
+    "per provider every few seconds; reports themselves never count toward its breaker.",
+    ["provider", "reason"],
+)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,8 +67,13 @@ def fuzz(base: str, workdir: Path, name: str, *headers: str) -> dict[str, Any]:
     ]  # fmt: skip
     for header in headers:
         command += ["--header", header]
+    # Two worker threads, with hypothesis's parses of lambda sources one at a time (see there).
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py")),
+    }
     result = subprocess.run(
-        command, cwd=workdir, capture_output=True, text=True, timeout=300, check=False
+        command, cwd=workdir, capture_output=True, text=True, timeout=300, check=False, env=env
     )
     summary = json.loads(report.read_text())
     summary["output"] = result.stdout[-6000:]
