@@ -69,6 +69,16 @@ class ProviderAdmin(admin.ModelAdmin):
             },
         ),
         (
+            "On the watch page",
+            {
+                "fields": ("ready_message", "player_timeout_seconds"),
+                "description": "A player counts as playing only once it proves it: its ready "
+                "message, or for a provider that posts none, its page load (the watch page then "
+                "keeps a “Not playing?” control on screen). Without proof in time, the page "
+                "moves to the next server and asks the server to probe this provider.",
+            },
+        ),
+        (
             "Health",
             {
                 "fields": (

@@ -13,11 +13,14 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from streaming import sources
+from streaming import services, sources
+from streaming.models import Provider
 from streaming.providers.base import HEX_COLOR, MovieRef, normalize_color
 from streaming.sources import RankedSource, Resolution
 
@@ -237,3 +240,56 @@ class EmbedView(APIView):
         if found is None:  # well-formed, but naming nothing: like an unknown movie id
             raise NotFound(f"provider: No enabled provider is called {provider!r}.")
         return found
+
+
+# --- Viewers' failure reports ---------------------------------------------------------------
+
+
+class FailureReportSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        choices=services.FAILURE_REASONS,
+        help_text="no_answer: the player gave no proof of playing within the provider's "
+        "timeout; error: it failed after.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if hasattr(data, "keys"):
+            unknown = set(data.keys()) - set(self.fields)
+            if unknown:
+                raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+        return super().to_internal_value(data)
+
+
+class FailureReportResultSerializer(serializers.Serializer):
+    probe = serializers.ChoiceField(
+        choices=["queued", "recent"],
+        help_text="queued: this report starts a probe of the provider now; recent: one was "
+        "started moments ago, its verdict will do.",
+    )
+
+
+class FailureReportView(APIView):
+    # Anyone watching may say a player did not play: the report reads and writes nothing of
+    # theirs, so it needs neither a session (nor CSRF) nor a key. What it can cost is one probe
+    # per provider every few seconds, and the shield's rate limit per client.
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request={"application/json": FailureReportSerializer},
+        responses={
+            202: FailureReportResultSerializer,
+            404: OpenApiResponse(description="No enabled provider by that slug"),
+        },
+        summary="Say a provider's player did not play here: the server probes it now",
+        auth=[],
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        params = FailureReportSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        provider = Provider.objects.enabled().filter(slug=slug).first()
+        if provider is None:
+            raise NotFound(f"No enabled provider is called {slug!r}.")
+        queued = services.report_failure(provider=provider, reason=params.validated_data["reason"])
+        return Response({"probe": "queued" if queued else "recent"}, status=202)

@@ -9,4 +9,9 @@ urlpatterns = [
         name="streaming-sources",
     ),
     path("streaming/embed/<int:movie_id>", api.EmbedView.as_view(), name="streaming-embed"),
+    path(
+        "streaming/providers/<slug:slug>/failures",
+        api.FailureReportView.as_view(),
+        name="streaming-provider-failures",
+    ),
 ]

@@ -20,6 +20,8 @@ from django.db.models import Q
 # Query parameter names as providers use them: camelCase, snake_case, dashes, dots.
 PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
 TEMPLATE_FIELDS = frozenset({"tmdb_id"})
+# The name of a player's ready message: the "type" of its postMessage object, or the message.
+READY_MESSAGE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 # Probe bookkeeping; saves touching only these must not invalidate cached sources.
 PROBE_FIELDS = frozenset({"last_probe_at", "last_probe_ok", "last_probe_latency_ms", "last_probe"})
 MAX_TIMEOUT_SECONDS = 60.0
@@ -63,6 +65,13 @@ def validate_extra_params(value: Any) -> None:
             raise ValidationError(
                 f'The value of “{name}” must be a string (write "{param}" in quotes).'
             )
+
+
+def validate_ready_message(value: str) -> None:
+    if value and not READY_MESSAGE.match(value):
+        raise ValidationError(
+            "A message name: letters, digits, “_”, “-”, “.” or “:” (at most 64 characters)."
+        )
 
 
 def validate_health_path(value: str) -> None:
@@ -136,6 +145,25 @@ class Provider(models.Model):
         help_text="Lower comes first: the lowest enabled provider with a closed circuit plays.",
     )
     enabled = models.BooleanField(default=True)
+    ready_message = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_ready_message],
+        help_text="What the player posts to the page once it plays, as its documentation "
+        "says: the “type” of its postMessage object (VidKing: PLAYER_EVENT, used when blank), "
+        "or the whole message when it is a plain string. Blank for a provider that posts "
+        "nothing: the page then trusts the page load and keeps “Not playing? Try another "
+        "server” on screen.",
+    )
+    player_timeout_seconds = models.FloatField(
+        "player timeout (s)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.5), MaxValueValidator(MAX_TIMEOUT_SECONDS)],
+        help_text="How long the watch page waits for the player to prove it plays (its "
+        "ready message, or its page load) before trying the next server. Blank: "
+        "WATCH_SOURCE_TIMEOUT.",
+    )
     timeout_seconds = models.FloatField(
         "timeout (s)",
         default=5.0,
@@ -163,6 +191,10 @@ class Provider(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(timeout_seconds__gt=0), name="provider_timeout_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(player_timeout_seconds__isnull=True) | Q(player_timeout_seconds__gt=0),
+                name="provider_player_timeout_positive",
             ),
         ]
 

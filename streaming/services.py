@@ -10,11 +10,16 @@ from django.utils import timezone
 from streaming.models import Provider
 from streaming.providers import adapter_for
 from streaming.providers.base import ProbeResult, check_health
-from streamsite import resilience
+from streamsite import cache, metrics, resilience
 
 # A probe still queued after this long is superseded by the next round of the beat schedule
 # (streamsite/celery.py probes every 15 s), so a backlog never floods a recovering provider.
 PROBE_EXPIRES_SECONDS = 15
+# A probe asked for by viewers' failure reports: at most one per provider in this time, so a
+# crowd reporting at once (or a client replaying reports) costs the provider one request.
+REPORT_PROBE_SECONDS = 10
+# Why a player reported a provider: it never proved it played in time, or it failed after.
+FAILURE_REASONS = ("no_answer", "error")
 
 
 def schedule_probes() -> int:
@@ -55,6 +60,22 @@ def probe_provider(*, provider_id: int) -> ProbeResult | None:
             update_fields=["last_probe_at", "last_probe_ok", "last_probe_latency_ms", "last_probe"]
         )
     return result
+
+
+def report_failure(*, provider: Provider, reason: str) -> bool:
+    """A viewer's player could not play ``provider``: probe it now, at most once per interval.
+
+    The report itself is no evidence (any client can send one), so it never counts toward the
+    provider's breaker; the probe it starts does, as every probe does, with what the provider
+    answers our server. However many viewers report, a provider is probed at most once per
+    REPORT_PROBE_SECONDS. Returns True when this report queued a probe.
+    """
+    metrics.PLAYBACK_FAILURE_REPORTS.labels(provider=provider.slug, reason=reason).inc()
+    claimed = cache.add(f"streaming:report-probe:{provider.pk}", 1, REPORT_PROBE_SECONDS)
+    if claimed is False:  # None: no cache to share the claim, so each process probes
+        return False
+    request_probes(provider_ids=[provider.pk])
+    return True
 
 
 def reset_circuit(*, provider: Provider) -> None:

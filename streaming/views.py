@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -42,6 +43,11 @@ class Server:
     def is_hls(self) -> bool:
         return self.source.kind == HLS
 
+    @property
+    def timeout(self) -> float:
+        """Seconds the page waits for this player to prove it plays before moving on."""
+        return self.source.player_timeout or settings.WATCH_SOURCE_TIMEOUT
+
 
 @require_safe
 def watch(request: HttpRequest, slug: str) -> HttpResponse:
@@ -78,6 +84,8 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
             else ""
         ),
         "load_timeout": settings.WATCH_SOURCE_TIMEOUT,
+        # The viewing session this page will start when playback does (signed-in viewers).
+        "session_id": uuid.uuid4() if request.user.is_authenticated else None,
         "retry_after": None if servers else resolution.retry_after(),
         # Every provider is down (come back later) or none is set up (nothing to wait for).
         "providers_down": bool(resolution.skipped),

@@ -7,6 +7,7 @@
      data-movie-id          the movie
      data-progress-url      POST heartbeats here (present only for signed-in viewers)
      data-session-url       POST {movie_id} here once playback starts
+     data-session-id        optional: the id the page chose for that session (CMCD's sid)
      data-provider-origin   the origin postMessage events must come from (kept current by
                             watch.js when the viewer switches servers)
      data-start             where to resume, in seconds (a <video> is seeked there once, when
@@ -44,6 +45,7 @@
   var sessionUrl = root.getAttribute("data-session-url");
   var movieId = parseInt(root.getAttribute("data-movie-id"), 10);
   var progressToken = root.getAttribute("data-progress-token") || "";
+  var chosenSessionId = root.getAttribute("data-session-id") || "";
 
   function csrfToken() {
     var token = root.getAttribute("data-csrf-token");
@@ -315,20 +317,40 @@
     }
   }
 
+  // Under the id the page chose (data-session-id), which hls.js already names in its requests
+  // (CMCD); the server answers the id it kept. Once it exists, data-session-started holds it
+  // and "streamsite:session" is fired on the player element (static/js/qoe.js reports to it).
+  var starting = false;
+
   function startSession() {
-    if (!sessionUrl || sessionId) {
+    if (!sessionUrl || sessionId || starting) {
       return;
     }
-    postJson(sessionUrl, { movie_id: movieId }).then(function (response) {
+    var body = { movie_id: movieId };
+    if (chosenSessionId) {
+      body.session_id = chosenSessionId;
+    }
+    starting = true;
+    postJson(sessionUrl, body).then(function (response) {
       return response.ok ? response.json() : null;
     }).then(function (session) {
+      starting = false;
       if (session && session.session_id) {
         sessionId = session.session_id;
+        root.setAttribute("data-session-started", sessionId);
+        root.dispatchEvent(new CustomEvent("streamsite:session", {
+          bubbles: true,
+          detail: { sessionId: sessionId },
+        }));
       }
     }, function () {
-      // Offline: heartbeats work without a session.
+      starting = false; // offline: heartbeats work without a session
     });
   }
+
+  // A player with something to report before anything played (a server that never answered)
+  // starts the session too: the viewer did press play.
+  root.addEventListener("streamsite:start-session", startSession);
 
   function setPlaying(playing) {
     state.playing = playing;

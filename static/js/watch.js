@@ -32,18 +32,28 @@
   var buttons = Array.prototype.slice.call(document.querySelectorAll(".server"));
   var nextButton = document.querySelector("[data-next-server]");
   var statusLine = document.getElementById("player-status");
-  var timeoutMs = Math.max(500, parseFloat(player.getAttribute("data-load-timeout")) * 1000 || 8000);
+  var helpBox = player.querySelector(".player__help");
+  var helpButton = helpBox.querySelector("[data-try-server]");
+  var failedBox = player.querySelector(".player__failed");
+  var failedReason = failedBox.querySelector("[data-failed-reason]");
+  var retryButton = failedBox.querySelector("[data-retry]");
+  var defaultTimeout = parseFloat(player.getAttribute("data-load-timeout")) || 8;
   var frameTemplate = player.querySelector(".player__frame[data-src]");
   var videoTemplate = document.getElementById("player-video");
   var spinner = player.querySelector(".player__loading");
   var viewer = player.getAttribute("data-viewer") || "";
+  var movieId = player.getAttribute("data-movie-id") || "";
+  var sessionId = player.getAttribute("data-session-id") || "";
   var screen = null; // the iframe or <video> on screen
   var hls = null; // the hls.js instance playing it, if any
   var current = -1;
   var timer = null;
+  var noticeTimer = null;
   var chosenByViewer = false;
+  var proven = false; // the player on screen has proved it plays
   var failed = {};
   var notice = ""; // what the status line is about when it may go away by itself
+  var offered = -1; // the server the in-player help button switches to
 
   if (frameTemplate) {
     frameTemplate.remove(); // copies of it play, one at a time
@@ -53,19 +63,50 @@
     return buttons[index].textContent.trim();
   }
 
+  function kindOf(index) {
+    return buttons[index].getAttribute("data-kind") || "embed";
+  }
+
+  // Inside the player, where the viewer is looking: never below the fold.
   function say(message, about) {
+    window.clearTimeout(noticeTimer);
     statusLine.textContent = message;
     notice = about || "";
   }
 
+  function sayForAWhile(message, seconds) {
+    say(message, "passing");
+    noticeTimer = window.setTimeout(function () {
+      if (notice === "passing") {
+        say("");
+      }
+    }, seconds * 1000);
+  }
+
+  // The next server to try: our own HLS first while it has not failed (it plays whatever
+  // the providers do), then the others in the order of the buttons.
   function nextUntried(from) {
-    for (var step = 1; step < buttons.length; step += 1) {
-      var index = (from + step) % buttons.length;
-      if (!failed[index]) {
+    for (var index = 0; index < buttons.length; index += 1) {
+      if (index !== from && !failed[index] && kindOf(index) === "hls") {
         return index;
       }
     }
+    for (var step = 1; step < buttons.length; step += 1) {
+      var other = (from + step) % buttons.length;
+      if (!failed[other]) {
+        return other;
+      }
+    }
     return -1;
+  }
+
+  function timeoutOf(index) {
+    var seconds = parseFloat(buttons[index].getAttribute("data-timeout"));
+    return Math.max(500, (seconds > 0 ? seconds : defaultTimeout) * 1000);
+  }
+
+  function emit(name, detail) {
+    player.dispatchEvent(new CustomEvent(name, { bubbles: true, detail: detail }));
   }
 
   // --- Remembered choices ---------------------------------------------------------------------
@@ -364,18 +405,151 @@
     subtitles.show(true);
   }
 
-  // --- Players ----------------------------------------------------------------------------------
+  // --- Playback info (what hls.js sees of the network and the buffer, live) --------------------
 
-  function loaded(element) {
-    if (element !== screen) {
-      return;
+  var info = playbackInfo();
+
+  function bufferAhead(video) {
+    var now = video.currentTime;
+    for (var i = 0; i < video.buffered.length; i += 1) {
+      if (video.buffered.start(i) <= now + 0.1 && video.buffered.end(i) >= now) {
+        return video.buffered.end(i) - now;
+      }
     }
-    window.clearTimeout(timer);
-    player.setAttribute("data-state", "playing");
-    if (notice === "slow") {
-      say("");
+    return 0;
+  }
+
+  function bitrate(bitsPerSecond) {
+    return bitsPerSecond >= 1e6
+      ? (bitsPerSecond / 1e6).toFixed(1) + " Mb/s"
+      : Math.round(bitsPerSecond / 1e3) + " kb/s";
+  }
+
+  // A disclosure: a button, and a panel over the picture, read again every second while open.
+  function playbackInfo() {
+    var toggle = document.getElementById("info-button");
+    var panel = document.getElementById("playback-info");
+    if (!toggle || !panel) {
+      return null;
+    }
+    var fields = {};
+    Array.prototype.forEach.call(panel.querySelectorAll("[data-info]"), function (field) {
+      fields[field.getAttribute("data-info")] = field;
+    });
+    var ticker = null;
+
+    function render() {
+      var video = screen && screen.tagName === "VIDEO" ? screen : null;
+      if (!video) {
+        return;
+      }
+      var level = hls && hls.currentLevel >= 0 ? hls.currentLevel : -1;
+      fields.rung.textContent = level === -1 ? "—"
+        : levelNames[level] + (hls.autoLevelEnabled ? " (Auto)" : " (chosen)");
+      fields.resolution.textContent = video.videoWidth
+        ? video.videoWidth + " × " + video.videoHeight : "—";
+      fields.bandwidth.textContent = hls && hls.bandwidthEstimate > 0
+        ? bitrate(hls.bandwidthEstimate) : "—";
+      fields.buffer.textContent = bufferAhead(video).toFixed(1) + " s";
+      var counts = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+      fields.dropped.textContent = counts
+        ? counts.droppedVideoFrames + " of " + counts.totalVideoFrames : "—";
+    }
+
+    function open(on) {
+      panel.hidden = !on;
+      toggle.setAttribute("aria-expanded", on ? "true" : "false");
+      window.clearInterval(ticker);
+      if (on) {
+        render();
+        ticker = window.setInterval(render, 1000);
+      }
+    }
+
+    toggle.addEventListener("click", function () {
+      open(panel.hidden);
+    });
+    panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        open(false);
+        toggle.focus();
+      }
+    });
+    panel.querySelector("[data-close]").addEventListener("click", function () {
+      open(false);
+      toggle.focus();
+    });
+
+    return {
+      show: function (visible) {
+        toggle.hidden = !visible;
+        if (!visible) {
+          open(false);
+        }
+      },
+    };
+  }
+
+  // --- Players ----------------------------------------------------------------------------------
+  // A player counts as playing only once it proves it: our <video> when its first frame is
+  // decoded; an embed when its provider posts its ready message (data-ready-message: VidKing's
+  // first PLAYER_EVENT), since the iframe's `load` fires for the browser's own error page too.
+  // An embed whose provider posts nothing is trusted on `load`, with a "Not playing?" button
+  // kept in the player. Without proof in the server's time (data-timeout), the page asks the
+  // server to probe that provider and moves on by itself, saying so inside the player.
+
+  // The in-player button: "Not playing? Try Server 2", or "Try Server 2" while one is slow.
+  function offer(index, text) {
+    offered = index;
+    helpBox.hidden = index === -1;
+    if (index !== -1) {
+      helpButton.textContent = text + label(index);
     }
   }
+
+  function proved(element) {
+    if (element !== screen || proven) {
+      return;
+    }
+    proven = true;
+    window.clearTimeout(timer);
+    player.setAttribute("data-state", "playing");
+    if (notice === "switching") {
+      sayForAWhile(statusLine.textContent.replace(/, trying .*$/, "; now playing " + label(current) + "."), 10);
+    } else if (notice === "slow") {
+      say("");
+    }
+    var trusted = kindOf(current) !== "hls" && !buttons[current].getAttribute("data-ready-message");
+    offer(trusted ? nextUntried(current) : -1, "Not playing? Try ");
+    emit("streamsite:playing", { kind: kindOf(current), provider: buttons[current].getAttribute("data-provider") });
+  }
+
+  // A provider's ready message: the "type" of its object (or of the JSON string of one), or
+  // the whole message when it is a plain string.
+  function isReadyMessage(data, expected) {
+    if (typeof data === "string") {
+      if (data === expected) {
+        return true;
+      }
+      try {
+        data = JSON.parse(data);
+      } catch (error) {
+        return false;
+      }
+    }
+    return !!data && typeof data === "object" && data.type === expected;
+  }
+
+  window.addEventListener("message", function (message) {
+    if (!screen || screen.tagName !== "IFRAME" || message.source !== screen.contentWindow ||
+        message.origin !== buttons[current].getAttribute("data-origin")) {
+      return; // only the player on screen can prove anything
+    }
+    var expected = buttons[current].getAttribute("data-ready-message");
+    if (expected && isReadyMessage(message.data, expected)) {
+      proved(screen);
+    }
+  });
 
   // A fresh iframe per switch: changing `src` would add an entry to the tab's history for
   // every server tried, and a late event from the previous page could be taken for this one.
@@ -384,7 +558,9 @@
     next.removeAttribute("data-src");
     next.title = frameTemplate.title.replace(/Server \d+$/, label(index));
     next.addEventListener("load", function () {
-      loaded(next);
+      if (!buttons[index].getAttribute("data-ready-message")) {
+        proved(next); // the provider posts nothing: its page load is all there is to go on
+      }
     });
     next.src = url;
     return next;
@@ -393,7 +569,7 @@
   function freshVideo() {
     var video = videoTemplate.content.firstElementChild.cloneNode(true);
     video.addEventListener("loadeddata", function () {
-      loaded(video); // its first frame is decoded
+      proved(video); // its first frame is decoded
     });
     video.addEventListener("play", function () {
       if (video === screen && notice === "press-play") {
@@ -404,12 +580,13 @@
   }
 
   // Autoplay, as the embeds do. A browser may refuse it until the viewer has interacted with
-  // the site; the controls are there, and the status line says what to do.
+  // the site; the controls are there, and the player says what to do.
   function start(video) {
     var attempt = video.play();
     if (attempt && attempt.catch) {
       attempt.catch(function (error) {
         if (video === screen && error && error.name === "NotAllowedError") {
+          video.setAttribute("data-autoplay", "refused"); // start-up is timed from the viewer's play
           say("Press play to start.", "press-play");
         }
       });
@@ -429,6 +606,18 @@
     return Object.keys(rungs).length >= instance.levels.length;
   }
 
+  // hls.js's options: Common Media Client Data (CTA-5004) on every request, as query
+  // arguments (headers would need a CORS preflight from a CDN): this viewing session as sid
+  // (hls.js draws one for viewers who are not signed in), the movie as cid. nginx logs them
+  // and leaves them out of every cache key (deploy/nginx).
+  function hlsConfig() {
+    var cmcd = { contentId: movieId, useHeaders: false };
+    if (sessionId) {
+      cmcd.sessionId = sessionId;
+    }
+    return { autoStartLoad: false, cmcd: cmcd };
+  }
+
   // Returns false when this browser can play HLS neither way.
   function playHls(video, url, startAt) {
     var Hls = window.Hls;
@@ -436,10 +625,13 @@
       // hls.js's transmuxer runs in its own Web Worker (a blob: URL, allowed on this page
       // only), so segments are remuxed off the thread that runs the page and its menus.
       // Loading starts once the rung is chosen (a remembered one from the first segment on).
-      var instance = new Hls({ autoStartLoad: false });
+      var instance = new Hls(hlsConfig());
       var mediaRecoveries = 0;
       var refused = {}; // segment number → the rungs that answered 4xx for it
       hls = instance;
+      // For what watches playback (static/js/qoe.js, the playback info panel): before any
+      // event of this instance can fire.
+      emit("streamsite:hls", { hls: instance, video: video });
       instance.on(Hls.Events.MANIFEST_PARSED, function () {
         if (instance === hls) {
           setUpQuality(instance);
@@ -459,7 +651,7 @@
         if (!data.fatal && refusedEverywhere(instance, data, refused)) {
           // Gone, or a link no longer valid, in every rung: hls.js would go on asking for
           // half a minute (its retries are for outages) while the buffer runs dry.
-          cannotPlay(video);
+          cannotPlay(video, "refused_everywhere");
           return;
         }
         if (!data.fatal) {
@@ -470,15 +662,16 @@
           instance.recoverMediaError();
           return;
         }
-        cannotPlay(video);
+        cannotPlay(video, null); // hls.js's own error event says which
       });
       instance.loadSource(url);
       instance.attachMedia(video);
       return true;
     }
     if (video.canPlayType(HLS_TYPE)) {
+      emit("streamsite:hls", { hls: null, video: video });
       video.addEventListener("error", function () {
-        cannotPlay(video);
+        cannotPlay(video, "media_error");
       });
       video.src = url;
       start(video);
@@ -507,6 +700,9 @@
     if (subtitles) {
       subtitles.show(false);
     }
+    if (info) {
+      info.show(false);
+    }
   }
 
   // An embed URL starting where the viewer is, through the provider's own parameter.
@@ -526,12 +722,15 @@
 
   function show(index, reason) {
     var button = buttons[index];
-    var kind = button.getAttribute("data-kind") || "embed";
+    var kind = kindOf(index);
     var url = button.getAttribute("data-url");
     var position = parseFloat(player.getAttribute("data-position"));
     teardown();
     current = index;
+    proven = false;
     chosenByViewer = reason === "viewer";
+    failedBox.hidden = true;
+    offer(-1);
     buttons.forEach(function (other, i) {
       other.setAttribute("aria-pressed", i === index ? "true" : "false");
     });
@@ -554,64 +753,95 @@
     player.insertBefore(screen, spinner);
 
     window.clearTimeout(timer);
-    timer = window.setTimeout(onTimeout, timeoutMs);
-    player.dispatchEvent(
-      new CustomEvent("streamsite:source-change", {
-        bubbles: true,
-        detail: {
-          kind: kind,
-          provider: button.getAttribute("data-provider"),
-          origin: button.getAttribute("data-origin"),
-          url: url,
-          reason: reason,
-        },
-      })
-    );
+    timer = window.setTimeout(onTimeout, timeoutOf(index));
+    emit("streamsite:source-change", {
+      kind: kind,
+      provider: button.getAttribute("data-provider"),
+      origin: button.getAttribute("data-origin"),
+      url: url,
+      reason: reason,
+    });
 
     if (video) {
       setUpSubtitles(video);
+      if (info) {
+        info.show(true);
+      }
       var startAt = parseFloat(player.getAttribute("data-start")) || 0;
       if (!playHls(video, url, startAt)) {
-        cannotPlay(video);
+        cannotPlay(video, "not_supported");
       }
     }
   }
 
+  // Every server failed: the player itself says so, with a button to start again.
+  function giveUp(reason) {
+    window.clearTimeout(timer);
+    teardown();
+    offer(-1);
+    say("");
+    player.setAttribute("data-state", "failed");
+    failedReason.textContent = reason +
+      (buttons.length > 1 ? " No other server could play it either." : "") +
+      " Try again, or come back later.";
+    failedBox.hidden = false;
+  }
+
+  // A provider's player gave no proof in time, or failed after: the server probes it now
+  // (at most once every few seconds however many viewers say so; a report alone never counts
+  // against the provider).
+  function reportFailure(index, reason) {
+    var url = buttons[index].getAttribute("data-report-url");
+    if (!url || !window.fetch) {
+      return;
+    }
+    window.fetch(url, {
+      method: "POST",
+      credentials: "omit",
+      keepalive: true,
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ reason: reason }),
+    }).catch(function () {
+      // Offline: the server's own probe finds out soon enough.
+    });
+  }
+
+  function moveOn(from, why, cause) {
+    failed[from] = true;
+    var next = nextUntried(from);
+    if (next === -1) {
+      giveUp(why + ".");
+      return;
+    }
+    say(why + ", trying " + label(next) + "…", "switching");
+    show(next, cause);
+  }
+
   // The server on screen failed for good (not merely slow): move on whoever chose it.
-  function cannotPlay(element) {
+  // `code` is the watch page's own error code, null when hls.js's error event said it.
+  function cannotPlay(element, code) {
     if (element !== screen) {
       return;
     }
     window.clearTimeout(timer);
-    failed[current] = true;
-    var next = nextUntried(current);
-    if (next === -1) {
-      player.setAttribute("data-state", "failed");
-      say(
-        label(current) + " could not play the film" +
-          (buttons.length > 1 ? ", and no other server answered. Pick one to try again, or come back later." : ". Come back later.")
-      );
-      return;
+    if (code) {
+      emit("streamsite:playback-error", { code: code, fatal: true });
     }
-    say(label(current) + " could not play the film; switched to " + label(next) + ".");
-    show(next, "error");
+    moveOn(current, label(current) + " could not play the film", "error");
   }
 
   function onTimeout() {
-    failed[current] = true;
+    var index = current;
+    reportFailure(index, "no_answer");
+    emit("streamsite:playback-error", { code: "no_answer", fatal: true });
+    failed[index] = true;
     if (chosenByViewer) {
-      // The viewer picked this server: keep it, but say what is going on.
-      say(label(current) + " is slow to answer. Wait, or try another server.", "slow");
+      // The viewer picked this server: keep it, but say what is going on and offer another.
+      say(label(index) + " is slow to answer. Wait, or try another server.", "slow");
+      offer(nextUntried(index), "Try ");
       return;
     }
-    var next = nextUntried(current);
-    if (next === -1) {
-      player.setAttribute("data-state", "failed");
-      say("None of the servers answered. Pick one to try again, or come back later.");
-      return;
-    }
-    say(label(current) + " did not answer; switched to " + label(next) + ".");
-    show(next, "timeout");
+    moveOn(index, label(index) + " did not answer", "timeout");
   }
 
   buttons.forEach(function (button, index) {
@@ -620,6 +850,23 @@
       say("");
       show(index, "viewer");
     });
+  });
+
+  helpButton.addEventListener("click", function () {
+    if (offered === -1) {
+      return;
+    }
+    failed[current] = true;
+    var index = offered;
+    failed[index] = false;
+    say("");
+    show(index, "viewer");
+  });
+
+  retryButton.addEventListener("click", function () {
+    failed = {};
+    say("");
+    show(nextUntried(-1), "retry");
   });
 
   if (nextButton) {

@@ -101,6 +101,11 @@ class Source:
     asset_id: int | None = None
     tracks: tuple[Track, ...] = ()
     thumbnails: str = ""  # the seek-preview WebVTT track of a self-hosted source
+    # How the watch page knows an embed plays: the message its player posts once it does
+    # ("" for none: the page trusts the iframe's load), and how long it waits for that proof
+    # (None: WATCH_SOURCE_TIMEOUT).
+    ready_message: str = ""
+    player_timeout: float | None = None
 
     def url(self, *, start: int | None = None, color: str | None = None) -> str:
         """The player URL, starting at ``start`` seconds and tinted ``color`` where supported.

@@ -67,7 +67,13 @@ class TemplateEmbed:
             origin=provider.origin,
             health=self.health(),
             check=self.health_check(),
+            ready_message=self.ready_message(),
+            player_timeout=provider.player_timeout_seconds,
         )
+
+    def ready_message(self) -> str:
+        """What the player posts once it plays, as the row says ("" : it posts nothing)."""
+        return self.provider.ready_message
 
     def default_params(self) -> dict[str, str]:
         return {str(name): str(value) for name, value in (self.provider.extra_params or {}).items()}

@@ -15,6 +15,9 @@ from __future__ import annotations
 from streaming.providers.template import TemplateEmbed
 
 DEFAULT_PARAMS = {"autoPlay": "true"}
+# Its first PLAYER_EVENT is the proof that the player plays (the browser fires the iframe's
+# `load` for its own error page too, so a load proves nothing).
+READY_MESSAGE = "PLAYER_EVENT"
 
 
 class VidKing(TemplateEmbed):
@@ -22,3 +25,6 @@ class VidKing(TemplateEmbed):
         # Pressing Play on our page is the viewer's click; without autoPlay they would have
         # to press the player's own button a second time.
         return {**DEFAULT_PARAMS, **super().default_params()}
+
+    def ready_message(self) -> str:
+        return super().ready_message() or READY_MESSAGE

@@ -49,8 +49,9 @@ def test_watch_page_saves_progress_resumes_and_home_row_removes_it(
     sign_in(page, viewer, live_server.url)
 
     page.goto(f"/watch/{movie.slug}/")
-    expect(page.locator("#player")).to_have_attribute("data-state", "playing")
+    # VidKing's first PLAYER_EVENT is what proves to the page that its player plays.
     post_from_player(page, vidking("play", currentTime=600, duration=10200))
+    expect(page.locator("#player")).to_have_attribute("data-state", "playing")
     eventually(page, lambda: buffer.get_progress(user_id=viewer.pk, movie_id=movie.pk), "no play")
     # A JSON string this time, and the position only as a percentage.
     post_from_player(page, '{"type":"PLAYER_EVENT","data":{"event":"pause",'

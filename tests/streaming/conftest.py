@@ -25,7 +25,12 @@ from streaming.models import Provider
 PLAYER_PAGE = (
     "<!doctype html><html lang='en'><head><title>{title}</title></head>"
     "<body style='margin:0;background:#123;color:#fff;font:32px sans-serif'>"
-    "<p id='player'>{title} player</p></body></html>"
+    "<p id='player'>{title} player</p>{script}</body></html>"
+)
+# What VidKing's player posts once it plays: its first PLAYER_EVENT, as a JSON string.
+PLAYER_EVENT_SCRIPT = (
+    "<script>parent.postMessage(JSON.stringify({type: 'PLAYER_EVENT', data: {event: 'play', "
+    "currentTime: 0, duration: 7200, progress: 0}}), '*');</script>"
 )
 _slugs = itertools.count(1)
 
@@ -37,6 +42,8 @@ class ProviderServer:
     base_url: str
     state: str = "healthy"
     requests: list[str] = field(default_factory=list)
+    # A healthy player page posts this (e.g. PLAYER_EVENT_SCRIPT) once it has loaded.
+    script: str = ""
 
 
 @pytest.fixture(autouse=True)
@@ -62,11 +69,14 @@ def release() -> Iterator[threading.Event]:
 
 @pytest.fixture
 def provider_server(release: threading.Event) -> Iterator[Callable[[str], ProviderServer]]:
-    """Start a provider in a state: healthy, failing, hanging, garbage, junk or refused."""
+    """Start a provider in a state: healthy, failing, hanging, garbage, junk or refused.
+
+    ``script`` goes into a healthy provider's player page: PLAYER_EVENT_SCRIPT makes it post
+    VidKing's ready message to the watch page."""
     servers: list[HTTPServer] = []
     junk: list[JunkServer] = []
 
-    def start(state: str, title: str = "Provider") -> ProviderServer:
+    def start(state: str, title: str = "Provider", script: str = "") -> ProviderServer:
         if state == "refused":
             return ProviderServer(f"http://127.0.0.1:{closed_port()}")
         if state == "junk":
@@ -75,7 +85,7 @@ def provider_server(release: threading.Event) -> Iterator[Callable[[str], Provid
         server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
         server.start()
         servers.append(server)
-        record = ProviderServer(f"http://127.0.0.1:{server.port}", state)
+        record = ProviderServer(f"http://127.0.0.1:{server.port}", state, script=script)
         server.expect_request(re.compile(".*")).respond_with_handler(
             _handler(record, title, release)
         )
@@ -98,7 +108,8 @@ def _handler(
         record.requests.append(request.full_path.rstrip("?"))
         state = record.state
         if state == "healthy":
-            return Response(PLAYER_PAGE.format(title=title), content_type="text/html")
+            page = PLAYER_PAGE.format(title=title, script=record.script)
+            return Response(page, content_type="text/html")
         if state == "failing":
             return Response(
                 "<h1>503 Service Unavailable</h1>", status=503, content_type="text/html"

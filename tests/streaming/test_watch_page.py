@@ -106,7 +106,15 @@ def test_the_best_source_plays_and_the_others_are_one_click_away(client, make_mo
     assert [s.attrs["aria-pressed"] for s in servers] == ["true", "false"]
     assert servers[1].attrs["data-url"] == f"{fallback.base_url}/movie/949"
     assert servers[1].attrs["data-origin"] == fallback.base_url
-    assert page.one("button", "btn").text.strip() == "Try next server"
+    # How the page knows each plays: VidKing's first PLAYER_EVENT; the other posts nothing, so
+    # its page load is trusted. Each is given its row's timeout, or WATCH_SOURCE_TIMEOUT.
+    assert servers[0].attrs["data-ready-message"] == "PLAYER_EVENT"
+    assert "data-ready-message" not in servers[1].attrs
+    assert [s.attrs["data-timeout"] for s in servers] == ["8.0", "8.0"]
+    assert servers[0].attrs["data-report-url"] == (
+        f"/api/streaming/providers/{primary.slug}/failures"
+    )
+    assert page.one("button", "btn--secondary").text.strip() == "Try next server"
     assert page.all("script")[-1].attrs["src"].endswith("js/watch.js")
     # The page may frame each provider (the CSP lists enabled providers only).
     assert primary.base_url in response["Content-Security-Policy"]
@@ -156,7 +164,7 @@ def test_a_provider_with_an_open_circuit_is_not_offered(client, make_movie, two_
 
     assert page.one("div", "player").attrs["data-provider"] == fallback.slug
     assert [s.attrs["data-provider"] for s in page.all("button", "server")] == [fallback.slug]
-    assert page.all("button", "btn") == []  # nothing to move on to
+    assert page.all("button", "btn--secondary") == []  # nothing to move on to
 
 
 def test_nothing_to_play_says_so_and_when_to_come_back(client, make_movie, two_providers):
