@@ -134,9 +134,9 @@ def mark_unusable(alias: str, error: str) -> None:
 
 # --- Read-your-writes -----------------------------------------------------------------------
 
-# Set by the middleware for the length of a request: whether reads may go to a replica, and
-# whether this request wrote.
-_request_reads: contextvars.ContextVar[dict[str, bool] | None] = contextvars.ContextVar(
+# Set by the middleware for the length of a request: whether reads may go to a replica, whether
+# this request wrote, and the replica its reads went to.
+_request_reads: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "replica_reads", default=None
 )
 
@@ -167,16 +167,29 @@ class ReadYourWritesMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not self.enabled:
             return self.get_response(request)
-        keys = _viewer_keys(request)
-        scope = {"replica": not _wrote_recently(keys), "wrote": False}
-        token = _request_reads.set(scope)
-        try:
-            response = self.get_response(request)
-        finally:
-            _request_reads.reset(token)
+        replica = not _wrote_recently(_viewer_keys(request))
+        scope: dict[str, Any] = {"replica": replica, "wrote": False, "used": set()}
+        response = self._answer(request, scope)
+        failed = [alias for alias in scope["used"] if connections[alias].errors_occurred]
+        if failed and not scope["wrote"] and request.method in ("GET", "HEAD", "OPTIONS"):
+            # A replica went away during this read (its connection was good when taken), or
+            # refused a query (a conflict with recovery): the answer is an error or a stale
+            # copy. A read can be made again, on the primary.
+            for alias in failed:
+                mark_unusable(alias, "a query failed")
+                connections[alias].close()
+                logger.warning("replica %s failed mid-request: read again on the primary", alias)
+            response = self._answer(request, {"replica": False, "wrote": False, "used": set()})
         if scope["wrote"] and settings.DATABASE_READ_YOUR_WRITES_SECONDS:
             _remember_writer(_viewer_keys(request, response))
         return response
+
+    def _answer(self, request: HttpRequest, scope: dict[str, Any]) -> HttpResponse:
+        token = _request_reads.set(scope)
+        try:
+            return self.get_response(request)
+        finally:
+            _request_reads.reset(token)
 
 
 def _wrote_recently(keys: list[str]) -> bool:
@@ -236,6 +249,7 @@ class ReplicaRouter:
                 logger.warning("replica %s unreachable, reading from the primary: %s", alias, exc)
                 usable.remove(alias)
                 continue
+            scope["used"].add(alias)
             return alias
         return DEFAULT_DB_ALIAS
 
