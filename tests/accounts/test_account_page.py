@@ -27,6 +27,12 @@ SAFARI = (
 )
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # Signing in is what these tests do over and over; the real hasher is slow by design.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def viewer():
     return get_user_model().objects.create_user("ada", email="ada@example.org", password=PASSWORD)

@@ -178,23 +178,17 @@ def test_a_signed_in_viewers_detail_page_reads_cast_and_similar_from_the_cache(f
 def test_demo_catalog_has_cast_and_directors_for_the_forty_best_known_films(db):
     call_command("load_demo", verbosity=0)
 
-    best_known = Movie.objects.popular()[:40]
-    for movie in best_known:
+    for movie in Movie.objects.popular()[:40]:
         assert movie.credits.directors().exists(), movie.title
         cast = list(movie.credits.cast())
         assert len(cast) >= 4, movie.title
         assert all(credit.character for credit in cast), movie.title
-    assert Credit.objects.get(movie__title="The Godfather", person__name="Al Pacino").character == (
-        "Michael Corleone"
-    )
+    godfather = Credit.objects.get(movie__title="The Godfather", person__name="Al Pacino")
+    assert godfather.character == "Michael Corleone"
 
-
-def test_loading_the_demo_twice_keeps_one_person_per_name(db):
-    call_command("load_demo", verbosity=0)
+    # Loaded again (make run does on every start): one person per name, no duplicate credit.
     people, credits = Person.objects.count(), Credit.objects.count()
-
     call_command("load_demo", verbosity=0)
-
     assert (Person.objects.count(), Credit.objects.count()) == (people, credits)
     assert Person.objects.filter(name="Leonardo DiCaprio").count() == 1
 
