@@ -33,6 +33,7 @@ def movie_form(movie: Any, **extra: Any) -> dict[str, Any]:
         "popularity": "1",
         "vote_average": "0",
         "vote_count": "0",
+        **management("credits", 0),
         **management("videos", 0),
         **management("videos-2", 1),
         **extra,
