@@ -53,10 +53,12 @@ def transcode(
     *,
     on_progress: ProgressCallback | None = None,
     encoding: ladder.Encoding | None = None,
+    poster_frame: bool = True,
 ) -> VideoAsset:
     """Make the asset's ladder unless it is ready or another live attempt is at it.
 
-    ``encoding`` defaults to the settings' ladder and preset.
+    ``encoding`` defaults to the settings' ladder and preset; ``poster_frame=False`` leaves a
+    movie without artwork as it is (the demo's test picture would make a poor poster).
 
     Returns the asset as it stands afterwards: ``ready``, ``failed`` (``error`` says why), or
     untouched when there was nothing for this attempt to do.
@@ -83,7 +85,8 @@ def transcode(
         measured = [ladder.measure(rung, work, has_audio=probe.has_audio) for rung in rungs]
         (work / ladder.THUMBNAILS).write_text(ladder.thumbnails_track(probe))
         _publish(asset, attempt, work, measured)
-        _take_poster_frame(asset, probe, work)
+        if poster_frame:
+            _take_poster_frame(asset, probe, work)
     except LockLost:
         log.warning("video asset %s: attempt %s lost its lock and stopped", asset_id, attempt)
     except (ffmpeg.FFmpegError, OSError, ValueError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
+from catalog.models import Movie
 from videos.models import VideoAsset
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +27,7 @@ def test_the_most_popular_films_get_a_playable_video_once(make_movie, video_root
         assert (subtitle.language, subtitle.label) == ("en", "English")
         vtt = (asset.directory / subtitle.filename).read_text()
         assert "00:00:05.000 --> 00:00:06.000\nStreamSite demo clip, second 5." in vtt
+    assert not Movie.objects.exclude(poster_file="").exists()  # generated posters stay
     assert "(2 made now)" in first
     assert "(0 made now)" in second
     assert len(list((video_root / "demo").iterdir())) == 1  # one clip, reused

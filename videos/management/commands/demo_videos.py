@@ -68,7 +68,10 @@ class Command(BaseCommand):
             )
         with tqdm(total=100, unit="%", desc=movie.title[:30], file=sys.stderr) as bar:
             asset = pipeline.transcode(
-                asset.pk, encoding=DEMO_ENCODING, on_progress=lambda p: bar.update(p - bar.n)
+                asset.pk,
+                encoding=DEMO_ENCODING,
+                poster_frame=False,  # the films keep their generated posters
+                on_progress=lambda p: bar.update(p - bar.n),
             )
         if not asset.is_ready:
             raise CommandError(f"The demo video for {movie.title} failed: {asset.error}")
