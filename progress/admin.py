@@ -67,7 +67,10 @@ class ViewingSessionAdmin(admin.ModelAdmin):
     def statistics_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        report = statistics.build_report(now=timezone.now())
+        now = timezone.now()
+        report = statistics.build_report(now=now)
+        quality = statistics.build_quality_report(now=now)
+        quality_bars, quality_legend = statistics.rung_bars(quality.sources[:10])
         context = {
             **self.admin_site.each_context(request),
             "title": "Viewing statistics",
@@ -76,5 +79,9 @@ class ViewingSessionAdmin(admin.ModelAdmin):
             "bars": statistics.view_bars(report.movies[:10]),
             "chart_width": statistics.CHART_WIDTH,
             "chart_height": max(1, min(10, len(report.movies))) * statistics.ROW_HEIGHT,
+            "quality": quality,
+            "quality_bars": quality_bars,
+            "quality_legend": quality_legend,
+            "quality_chart_height": max(1, len(quality_bars)) * statistics.ROW_HEIGHT,
         }
         return TemplateResponse(request, "progress/admin/statistics.html", context)
