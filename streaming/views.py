@@ -30,6 +30,7 @@ class Server:
     source: Source
     url: str
     subtitles: tuple[tuple[Track, str], ...] = ()
+    thumbnails: str = ""  # the signed seek-preview track of our own HLS, if it has one
 
     @property
     def label(self) -> str:
@@ -66,6 +67,7 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
             ranked.source,
             ranked.source.url(start=start_position),
             tuple(ranked.source.subtitles()),
+            ranked.source.thumbnails_url(),
         )
         for number, ranked in enumerate(resolution.playable, start=1)
     ]

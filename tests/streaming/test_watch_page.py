@@ -210,6 +210,7 @@ def self_hosted(make_movie):
         movie=movie,
         status=VideoAsset.Status.READY,
         master_playlist="master.m3u8",
+        thumbnails="thumbnails.vtt",
         ready_at=timezone.now(),
     )
     Subtitle.objects.create(asset=asset, language="en", label="English")
@@ -269,14 +270,18 @@ def test_our_own_hls_is_server_1_with_its_signed_playlist_and_subtitle_tracks(
     assert all("hidden" in menu.attrs for menu in menus.values())
     items = [li.text.strip() for li in page.all("li", "menu__item")]
     assert items == ["Off", "English", "Français"]
-    # hls.js (vendored) before the scripts that use it.
+    # hls.js (vendored) before the scripts that use it; the seek bar and its track.
     scripts = [s.attrs["src"] for s in page.all("script") if s.attrs.get("src")]
-    assert [src.rsplit("/", 1)[-1] for src in scripts[-3:]] == [
+    assert [src.rsplit("/", 1)[-1] for src in scripts[-4:]] == [
         "hls.min.js",
+        "seekbar.js",
         "player.js",
         "watch.js",
     ]
-    assert "/vendor/hls.js/" in scripts[-3]
+    assert "/vendor/hls.js/" in scripts[-4]
+    seek_bar = page.one("div", "seekbar")
+    assert "hidden" in seek_bar.attrs
+    assert signed(page.all("button", "server")[0].attrs["data-thumbnails"], asset, "thumbnails.vtt")
 
 
 def test_a_page_with_embeds_only_loads_neither_hlsjs_nor_a_video(client, make_movie, two_providers):
