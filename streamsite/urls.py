@@ -7,6 +7,7 @@ progress API) but match no request.
 
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponseBase
 from django.urls import include, path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularSwaggerSplitView
@@ -41,15 +42,14 @@ urlpatterns = [
     path("", include("catalog.urls")),
 ]
 
+
+def serve_media(request: HttpRequest, name: str) -> HttpResponseBase:
+    """Uploaded files where no nginx is in front, from MEDIA_ROOT as it is at the request."""
+    return serve(request, name, document_root=settings.MEDIA_ROOT)
+
+
 if settings.MEDIA_SERVED_BY_DJANGO:
-    urlpatterns.insert(
-        0,
-        re_path(
-            rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.+)$",
-            serve,
-            {"document_root": settings.MEDIA_ROOT},
-        ),
-    )
+    urlpatterns.insert(0, re_path(rf"^{settings.MEDIA_URL.strip('/')}/(?P<name>.+)$", serve_media))
 
 if settings.BENCH_ENDPOINTS:
     urlpatterns.insert(0, path("bench/bare", bench_views.bare, name="bench-bare"))

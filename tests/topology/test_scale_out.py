@@ -48,7 +48,13 @@ def mounted(role: str, path: str) -> bool:
 def sample_paths(patterns: list, prefix: str = "") -> list[str]:
     """A path for every route of the site (converters given a sample value); one for a group
     of routes the gateway sends to one pool as a whole (the admin's hundred)."""
-    samples = {"int": "7", "slug": "heat", "str": "x", "path": "x/y"}
+    samples = {
+        "int": "7",
+        "slug": "heat",
+        "str": "x",
+        "path": "x/y",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+    }
     paths = []
     for entry in patterns:
         if not isinstance(entry.pattern, RoutePattern):
