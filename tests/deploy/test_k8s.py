@@ -633,6 +633,7 @@ def test_files_nginx_configuration_passes_nginx_t(tmp_path):
         "STREAMSITE_MEDIA_ROOT": str(tmp_path / "media"),
         "STREAMSITE_HLS_ROOT": str(tmp_path / "hls"),
         "HLS_SIGNING_KEY": "devonlynotsecret",
+        "NGINX_ACCESS_LOG": str(tmp_path / "access.log"),
     }
     (conf_d / "default.conf").write_text(render(FILES_CONF.read_text(), values))
     (tmp_path / "nginx.conf").write_text(image_nginx_conf(tmp_path))
@@ -663,6 +664,7 @@ def test_files_nginx_serves_a_signed_segment_and_refuses_a_forged_one(tmp_path, 
         "STREAMSITE_MEDIA_ROOT": str(tmp_path / "media"),
         "STREAMSITE_HLS_ROOT": str(tmp_path / "videos" / "hls"),
         "HLS_SIGNING_KEY": settings.HLS_SIGNING_KEY,
+        "NGINX_ACCESS_LOG": str(tmp_path / "access.log"),
     }
     port = free_port()
     conf = render(FILES_CONF.read_text(), values).replace("listen 8080", f"listen 127.0.0.1:{port}")
