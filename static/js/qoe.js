@@ -227,14 +227,19 @@
     return id ? chosenUrl.replace(chosenId, id) : null;
   }
 
+  var sentBandwidth = {}; // source → the estimate its last report carried
+
   function take() {
     var bodies = [];
     Object.keys(pending).forEach(function (source) {
       var item = pending[source];
       if (playback && playback.source === source && playback.hls &&
           playback.hls.bandwidthEstimate > 0) {
-        item.bandwidth_kbps = Math.round(playback.hls.bandwidthEstimate / 1000);
-        item.changed = true;
+        var kbps = Math.round(playback.hls.bandwidthEstimate / 1000);
+        if (kbps !== sentBandwidth[source]) { // a new estimate alone is worth a report
+          item.bandwidth_kbps = kbps;
+          item.changed = true;
+        }
       }
       if (!item.changed) {
         return;
@@ -253,6 +258,7 @@
       }
       if (item.bandwidth_kbps !== null) {
         body.bandwidth_kbps = item.bandwidth_kbps;
+        sentBandwidth[source] = item.bandwidth_kbps;
       }
       var played = {};
       Object.keys(item.played_ms).forEach(function (height) {
@@ -329,6 +335,7 @@
   root.addEventListener("streamsite:session", function () {
     report(false);
   });
+  // Leaving fires both; whatever the first sent, the second finds nothing new to send.
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden") {
       endStall(now());
