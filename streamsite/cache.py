@@ -36,7 +36,7 @@ from typing import Any, Generic, Literal, TypeVar
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django_redis.cache import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
 from redis.commands.core import Script
@@ -181,6 +181,21 @@ def bump(namespace: str) -> int:
     _remember(_version_key(namespace), new, float(settings.CACHE_LOCAL_SECONDS))
     log.debug("cache namespace %s is now at v%d", namespace, new)
     return new
+
+
+def bump_on_commit(*namespaces: str, using: str | None = None) -> None:
+    """Bump ``namespaces`` once the current transaction on ``using`` commits (at once outside
+    one); a rolled-back change bumps nothing.
+
+    What signals call on a change: bumping before the commit would let a reader refill the
+    cache from the rows as they were before it, under the new version, until the TTL ends.
+    """
+
+    def bump_all() -> None:
+        for namespace in namespaces:
+            bump(namespace)
+
+    transaction.on_commit(bump_all, using=using)
 
 
 def _is_version(value: object) -> bool:

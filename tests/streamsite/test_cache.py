@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import caches
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 from django.http import Http404
 from prometheus_client import REGISTRY
 
@@ -378,3 +378,31 @@ def test_local_memory_keeps_only_the_most_recently_used_entries(
     assert cache.cached(namespace, "movie", 3, loader=Loader("db"), ttl=60).status == "hit"
     assert cache.cached(namespace, "movie", 2, loader=Loader("db"), ttl=60).status == "hit"
     assert cache.cached(namespace, "movie", 1, loader=Loader("db"), ttl=60).value == "db"
+
+
+# --- bump_on_commit -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_bump_on_commit_waits_for_the_commit_so_readers_cannot_refill_from_old_rows(
+    namespace, django_capture_on_commit_callbacks
+):
+    before = cache.version(namespace)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        cache.bump_on_commit(namespace, f"{namespace}b")
+        assert cache.version(namespace) == before  # still inside the transaction
+
+    assert cache.version(namespace) > before
+
+
+@pytest.mark.django_db
+def test_a_rolled_back_change_bumps_nothing(namespace, django_capture_on_commit_callbacks):
+    before = cache.version(namespace)
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            cache.bump_on_commit(namespace)
+            raise RuntimeError("rolled back")
+
+    assert cache.version(namespace) == before
