@@ -11,7 +11,7 @@ urlpatterns = [
     ),
     path(
         "streaming/progress/<int:movie_id>",
-        api.movie_progress,
+        api.MovieProgressView.as_view(),
         name="movie-progress",
     ),
     path("progress", api.ContinueWatchingView.as_view(), name="continue-watching"),

@@ -1,12 +1,16 @@
-"""The playback token as a DRF authentication, for the player's requests beside heartbeats.
+"""The playback token as a DRF authentication: how the player's writes (heartbeats, QoE reports)
+say who sent them without a session read.
 
-Heartbeats take the token on a path of their own (``progress.api.taking_token_heartbeats``);
-the player's other writes (its QoE reports) go through DRF like any request, and this class
-lets the same token authenticate them: in the ``X-Progress-Token`` header, or in the JSON
-body's ``progress_token`` (the page-hide beacon cannot send headers). A token proves one
-viewer for one movie: ``request.auth`` is a :class:`PlaybackGrant` naming the movie, which the
-view checks against what the request touches. A request without a genuine token is left to the
-other authentications (API key, session cookie with CSRF).
+The token (``progress.tokens``) rides in the ``X-Progress-Token`` header, or in the body's
+``progress_token`` (the page-hide beacon cannot send headers). A token proves one viewer for one
+movie: it authenticates POSTs only, and where the URL names a movie, only for that movie;
+``request.auth`` is a :class:`PlaybackGrant` naming the movie, which a view whose URL names
+something else (a viewing session) checks against it. Anything else is left to the other
+authentications (API key, session cookie with CSRF), which the player always sends as well.
+
+Checking a token is an HMAC, remembered per process: no session, user or database read. The
+viewer is known by id alone, which is all the player's writes need; signing out, a password
+change or a deactivation does not reach tokens already issued, they only expire.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 from rest_framework.request import Request
 
-from progress import qoe, tokens
+from progress import tokens
+
+BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+# A body this class may read for its token: no player sends more (the QoE report's limit).
+MAX_BODY_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -33,23 +41,32 @@ class PlaybackGrant:
 
 class PlaybackTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[AbstractBaseUser, PlaybackGrant] | None:
+        if request.method != "POST":
+            return None
         grant = tokens.grant_of(_token(request))
         if grant is None:
             return None
         user_id, movie_id = grant
-        user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-        if user is None:
+        named = (request.parser_context or {}).get("kwargs", {}).get("movie_id")
+        if named is not None and named != movie_id:
             return None
-        return user, PlaybackGrant(movie_id)
+        # The id is all the player's writes need: no query.
+        return get_user_model()(pk=user_id), PlaybackGrant(movie_id)
 
 
 def _token(request: Request) -> str | None:
     token = request.META.get(tokens.HEADER)
-    if token is None and request.content_type == "application/json" and _small(request):
+    media_type = request.content_type.partition(";")[0].strip().lower()
+    if token is None and media_type in BODY_TYPES and _small(request):
         body: Any = request.data
         if isinstance(body, Mapping):
             token = body.get(tokens.FORM_FIELD)
     return token if isinstance(token, str) else None
+
+
+def _small(request: Request) -> bool:
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    return declared.isdigit() and int(declared) <= MAX_BODY_BYTES
 
 
 class PlaybackTokenScheme(OpenApiAuthenticationExtension):
@@ -63,11 +80,5 @@ class PlaybackTokenScheme(OpenApiAuthenticationExtension):
             "name": "X-Progress-Token",
             "description": "The watch page's playback token: this viewer's playback of one "
             "movie, for PROGRESS_TOKEN_MAX_AGE seconds. May also be sent as `progress_token` "
-            "in the JSON body.",
+            "in the body.",
         }
-
-
-def _small(request: Request) -> bool:
-    """A body this class may read for its token: no player sends more (progress/qoe.py)."""
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    return declared.isdigit() and int(declared) <= qoe.MAX_BODY_BYTES

@@ -19,6 +19,14 @@ MAX_CLIENT_TS_MS = 253_402_300_799_999
 # Longest duration we accept: no film is longer than a day. A position past the duration (the
 # player's metadata and decoder disagree at the very end) is taken as the end.
 MAX_DURATION_SECONDS = 24 * 3600.0
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def client_time(ms: int, *, now: dt.datetime) -> dt.datetime:
+    """A player's timestamp (milliseconds since the epoch) as a moment: however old, since last
+    write wins decides whether it still counts, and one far ahead counts as
+    MAX_CLIENT_TS_AHEAD ahead."""
+    return min(EPOCH + dt.timedelta(milliseconds=ms), now + MAX_CLIENT_TS_AHEAD)
 
 
 def is_completed(*, position: float, duration: float, ended: bool = False) -> bool:

@@ -17,8 +17,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from catalog.models import Movie
-from progress import buffer, qoe, rules, tokens
-from progress.models import PlaybackQuality, PlaybackRungTime, ViewingSession
+from progress import buffer, qoe, rules, tokens, watchable
+from progress.models import PlaybackQuality, PlaybackRungTime, ViewingSession, WatchProgress
 from progress.upsert import ProgressRow, write_rows
 from streamsite import metrics
 from streamsite.resilience import full_jitter_delay
@@ -47,6 +47,30 @@ def record_heartbeat(
         session_id=str(session_id) if session_id else "",
     )
     return buffer.update_progress(user_id=user_id, movie_id=movie_id, heartbeat=heartbeat)
+
+
+def is_watchable(movie_id: int) -> bool:
+    """Whether heartbeats may name the movie: a published one (remembered for a minute)."""
+    return watchable.is_watchable(movie_id)
+
+
+def progress_of(*, user_id: int, movie_id: int) -> WatchProgress:
+    """The viewer's progress in the movie; when there is none, an unsaved one at the start."""
+    progress = buffer.get_progress(user_id=user_id, movie_id=movie_id)
+    if progress is None:
+        return WatchProgress(
+            user_id=user_id,
+            movie_id=movie_id,
+            position=0.0,
+            duration=0.0,
+            completed=False,
+            updated_at=None,
+        )
+    return progress
+
+
+def continue_watching(*, user_id: int, limit: int) -> list[WatchProgress]:
+    return buffer.continue_watching(user_id=user_id, limit=limit)
 
 
 def resume_position(*, user_id: int | None, movie_id: int) -> float:

@@ -39,12 +39,6 @@ def issue(*, user_id: int, movie_id: int) -> str:
     return signing.TimestampSigner(salt=_SALT).sign(f"{user_id}:{movie_id}")
 
 
-def user_id_for(token: str | None, *, movie_id: int) -> int | None:
-    """The viewer ``token`` was issued to, if it is genuine, unexpired and for ``movie_id``."""
-    claims = _claims(token)
-    return claims[0] if claims is not None and claims[1] == movie_id else None
-
-
 def viewer_of(token: str | None) -> int | None:
     """The viewer a genuine, unexpired token was issued to, whatever its movie."""
     claims = _claims(token)

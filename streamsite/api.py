@@ -7,12 +7,13 @@ Every API error is ``{"error": <code>, "detail": <sentence>}``; validation error
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -53,6 +54,36 @@ def _field_errors(detail: Any) -> dict[str, list[str]]:
         }
     messages = detail if isinstance(detail, list) else [detail]
     return {"non_field_errors": [str(m) for m in messages]}
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses names it does not declare: a misspelt ``?strat=90`` or body field must not be
+    silently ignored. Reported with every other wrong field, unknown names first."""
+
+    unknown_message = "Unknown field."
+    # Names read by something else than this serializer (a paginator's ``cursor``).
+    allowed_extra: tuple[str, ...] = ()
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        unknown: dict[str, Any] = {}
+        if isinstance(data, Mapping):
+            names = set(data) - set(self.fields) - set(self.allowed_extra)
+            unknown = {str(name): [self.unknown_message] for name in sorted(names, key=str)}
+        try:
+            value = super().to_internal_value(data)
+        except exceptions.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise exceptions.ValidationError({**unknown, **exc.detail}) from None
+            raise
+        if unknown:
+            raise exceptions.ValidationError(unknown)
+        return value
+
+
+class StrictParams(StrictSerializer):
+    """Query parameters, refused by the same rule."""
+
+    unknown_message = "Unknown parameter."
 
 
 def is_api(path: str) -> bool:

@@ -154,6 +154,60 @@ def test_invalid_heartbeat_gets_the_same_400_with_a_token_as_with_a_cookie(
     assert buffer.get_progress(user_id=viewer.pk, movie_id=movie.pk) is None
 
 
+# Bodies and headers the cookie path and the token path once answered differently.
+REFUSED_ALIKE = {
+    # NaN is no JSON: a parse error, not a field error.
+    "raw NaN": ("application/json", '{"position": NaN, "duration": 7200, "client_ts": 1}', {}),
+    "empty body": ("application/json", "", {}),
+    "unsupported type": ("text/plain", "position=600", {}),
+    "html only": ("application/json", None, {"HTTP_ACCEPT": "text/html"}),
+}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "raw", "headers"), REFUSED_ALIKE.values(), ids=list(REFUSED_ALIKE)
+)
+def test_a_refused_heartbeat_gets_the_same_answer_with_a_token_as_with_a_cookie(
+    token: str,
+    viewer_client: APIClient,
+    viewer: AbstractBaseUser,
+    movie: Movie,
+    heartbeat: HeartbeatFactory,
+    content_type: str,
+    raw: str | None,
+    headers: dict[str, str],
+) -> None:
+    body = json.dumps(heartbeat()) if raw is None else raw
+
+    with_token = Client().post(
+        progress_url(movie.pk), body, content_type, HTTP_X_PROGRESS_TOKEN=token, **headers
+    )
+    with_cookie = viewer_client.post(
+        progress_url(movie.pk), body, content_type=content_type, **headers
+    )
+
+    assert with_token.status_code == with_cookie.status_code
+    assert 400 <= with_token.status_code < 500
+    assert with_token.json() == with_cookie.json()
+    assert buffer.get_progress(user_id=viewer.pk, movie_id=movie.pk) is None
+
+
+def test_a_raw_nan_is_a_parse_error_and_html_only_clients_get_a_406(
+    token: str, movie: Movie, heartbeat: HeartbeatFactory
+) -> None:
+    nan = Client().post(
+        progress_url(movie.pk), REFUSED_ALIKE["raw NaN"][1], "application/json",
+        HTTP_X_PROGRESS_TOKEN=token,
+    )  # fmt: skip
+    html = Client().post(
+        progress_url(movie.pk), json.dumps(heartbeat()), "application/json",
+        HTTP_X_PROGRESS_TOKEN=token, HTTP_ACCEPT="text/html",
+    )  # fmt: skip
+
+    assert (nan.status_code, nan.json()["error"]) == (400, "parse_error")
+    assert (html.status_code, html.json()["error"]) == (406, "not_acceptable")
+
+
 def test_malformed_json_with_a_token_is_a_400_parse_error(token: str, movie: Movie) -> None:
     response = Client().post(
         progress_url(movie.pk), "{nope", "application/json", HTTP_X_PROGRESS_TOKEN=token
