@@ -66,43 +66,34 @@ class _Uncacheable(Exception):  # noqa: N818 - a signal between loader and decor
 def api_response(namespace: str, name: str) -> Callable[[type[APIViewT]], type[APIViewT]]:
     """Class decorator: cache the JSON the view's ``get(self, request, **kwargs)`` answers (200).
 
-    An anonymous hit is answered in front of DRF, before its request wrapping, authentication,
-    permissions and content negotiation, which would cost more than the cache read itself and
-    change nothing for a public, already rendered answer. Everything else (misses, stale
-    copies, signed-in callers, other methods) goes through DRF and the cached ``get``.
+    Every request goes through DRF first, hit or miss: authentication, permissions, throttles
+    and content negotiation answer a cached copy exactly as they answer a fresh one. Only the
+    work of ``get`` is cached.
+
+    When one of those steps fails because the database is unavailable (authenticating a
+    signed-in caller or an API key needs it), the cached copy answers anyway, marked private:
+    the answer is public, the same for everyone, so the copy an anonymous caller gets is theirs
+    too.
     """
 
     def decorate(view_class: type[APIViewT]) -> type[APIViewT]:
         view_class.get = _cached_get(view_class.get, namespace, name)  # type: ignore[attr-defined]
-        drf_as_view = view_class.as_view
+        handle_exception = view_class.handle_exception
 
-        def as_view(**initkwargs: Any) -> Callable[..., HttpResponseBase]:
-            drf_view = drf_as_view(**initkwargs)
+        def handle_exception_from_cache(view: APIView, exc: Exception) -> HttpResponseBase:
+            response = handle_exception(view, exc)
+            request = view.request
+            if request.method in ("GET", "HEAD") and _database_unavailable(response):
+                key_args = _api_key(view.kwargs, request.query_params)
+                found = cache.peek(namespace, name, *key_args) or cache.stale(
+                    namespace, name, *key_args
+                )
+                if found is not None:
+                    stored = _degraded_json(found.value) if found.degraded else found.value
+                    return _respond(request, stored, found.status, public=False)
+            return response
 
-            @functools.wraps(drf_view)  # keeps .cls, .initkwargs and csrf_exempt for Django/DRF
-            def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-                reading = request.method in ("GET", "HEAD")
-                if reading and not _personal(request):
-                    hit = cache.peek(namespace, name, *_api_key(kwargs, request.GET))
-                    if hit is not None:
-                        return _respond(request, hit.value, hit.status, public=True)
-                response = drf_view(request, *args, **kwargs)
-                if reading and _database_unavailable(response):
-                    # Authenticating a signed-in caller or an API key needs the database. The
-                    # answer is public, the same for everyone: the copy an anonymous caller
-                    # gets is theirs too, marked private.
-                    key_args = _api_key(kwargs, request.GET)
-                    found = cache.peek(namespace, name, *key_args) or cache.stale(
-                        namespace, name, *key_args
-                    )
-                    if found is not None:
-                        stored = _degraded_json(found.value) if found.degraded else found.value
-                        return _respond(request, stored, found.status, public=False)
-                return response
-
-            return view
-
-        view_class.as_view = staticmethod(as_view)  # type: ignore[method-assign,assignment]
+        view_class.handle_exception = handle_exception_from_cache  # type: ignore[method-assign]
         return view_class
 
     return decorate
