@@ -1,60 +1,76 @@
-"""Time to the first frame of our own HLS in Chromium on loopback: the watch page against
-hls.js alone on a bare page (the floor), same ladder, same server, same run.
+"""Time to first frame and stall ratio of the demo HLS in Chromium on loopback, unthrottled and
+with the network held to a DSL line: the watch page against hls.js alone on a bare page (the
+floor) for the first frame, the watch page's own QoE reports for the stalls.
 
-    .venv/bin/python bench/first_frame.py [--runs 10] [--height 720] [--seconds 30]
+    .venv/bin/python bench/first_frame.py [--runs 10] [--play 25] [--kbps 1500] [--latency 20]
 
-What a run measures: the watch page of a film with a ready upload, opened in a fresh browser
-context (nothing cached: a first visit), from the start of its navigation
-(``performance.timeOrigin``: a press of Play on the film's page starts that navigation) to the
-first frame its ``<video>`` presents (``requestVideoFrameCallback``'s ``expectedDisplayTime``).
-On the way: the page's HTML received, its scripts run (DOMContentLoaded, which waits for the
-deferred scripts), the master playlist requested, the first segment received. The page
-autoplays; Chromium runs with ``--autoplay-policy=no-user-gesture-required`` to stand for the
-press of Play, since Chrome lets a page reached by a click on the same site autoplay with sound,
-and a navigation the benchmark makes itself is no click.
+The video is what a new user plays after ``make run``, made the same way: ``manage.py
+demo_videos`` for one film (its 60 s synthetic clip, its 480p/360p/240p ladder at x264
+``ultrafast``, VIDEO_SEGMENT_SECONDS's segments, its English subtitles).
 
-The floor: the same signed master playlist played by hls.js alone (its defaults, play() once
-the manifest is parsed) on a static page, with no Django view, no player.js or watch.js: the
-ratio says what our page adds to what hls.js and the segments cost anyway. Runs alternate
-between the two, and each figure is the median of ``--runs`` runs.
+Two conditions in one run: unthrottled, and with the page's network held to --kbps kbit/s
+down with --latency ms per request through the DevTools protocol
+(``Network.emulateNetworkConditions``). In each, runs alternate between the two pages, each
+run in a fresh browser context (nothing cached: a first visit), one warm-up run of each page
+first; each figure is the median of --runs runs.
 
-Server: gunicorn on loopback (2 workers x 4 threads, as deploy/ runs it) on a private SQLite
-database, with Django serving the signed HLS files and the static files (HLS_SERVED_BY_DJANGO
-and WhiteNoise, as ``make run`` does; nginx serves both in production, and bench/transcode.py
-compares the two for segments). The ladder is made by the real pipeline (``videos.pipeline``)
-from a clip ffmpeg generates: --height high, --seconds long, laddered by VIDEO_LADDER's
-defaults. On a machine with few CPUs, Chromium and gunicorn share them: read the ratio first.
+Time to first frame: from the start of the navigation (``performance.timeOrigin``: a press of
+Play on the film's page starts that navigation) to the first frame its ``<video>`` presents
+(``requestVideoFrameCallback``'s ``expectedDisplayTime``), with the milestones on the way: the
+page's HTML received, its scripts run (DOMContentLoaded, which waits for the deferred
+scripts), the master playlist requested, the first segment received. The page autoplays;
+Chromium runs with ``--autoplay-policy=no-user-gesture-required`` to stand for the press of
+Play. The floor plays the same signed master playlist with hls.js alone (its defaults, play()
+once the manifest is parsed) on a static page, with no Django view, no player.js or watch.js:
+the ratio says what our page adds to what hls.js and the segments cost anyway. The start-up
+rung is the rung of the first segment each page asked for.
+
+Stall ratio: each watch-page run is a new signed-in viewer, so the page reports its playback
+quality as it does for every signed-in viewer (static/js/qoe.js). After its first frame it
+plays --play s of the film, then is left (page hide: the last report goes out by sendBeacon);
+the ratio is stalled / (played + stalled) time of that viewing session as the server stored
+it, the figure operators see on the statistics page. qoe.js counts a stall from a ``waiting``
+after the first frame to the next ``playing`` (start-up is not a stall, nor a seek's wait).
+
+The load average (1 min) is sampled before each run: Chromium (its renderer, hls.js's worker,
+the decoder) and gunicorn share the machine's CPUs with whatever else runs; read it with the
+figures, and the ratio to the floor first.
+
+Server: gunicorn on loopback (2 workers x 4 threads, as deploy/ runs it) on a PostgreSQL
+database of its own (a report and a heartbeat may arrive together), with Django serving the
+signed HLS files and the static files (HLS_SERVED_BY_DJANGO and WhiteNoise, as ``make run``
+does; nginx serves both in production, and bench/transcode.py compares the two for segments).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
+import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, bench_env, collect_static, gunicorn  # noqa: E402
+from bench.common import BENCH_DATABASE_URL, bench_env, collect_static, gunicorn  # noqa: E402
+from bench.playback import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    film,
+    fresh_context,
+    session_cookie,
+    setup_django,
+    throttle,
+    wait_for,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 SIGNING_KEY = "benchmark0signing0key"
-HLS_VERSION_FILE = ROOT / "static" / "vendor" / "hls.js" / "hls.min.js"
+DATABASE_URL = BENCH_DATABASE_URL.rsplit("/", 1)[0] + "/streamsite_bench_first_frame"
 
 # Installed before any page script: watches for the <video> watch.js (or the floor) adds and
 # notes when its first frame is presented, relative to the navigation start.
@@ -79,12 +95,14 @@ MILESTONES = """
   const resources = performance.getEntriesByType("resource");
   const master = resources.find((r) => r.name.includes("/master.m3u8"));
   const segments = resources.filter((r) => r.name.includes(".ts"));
+  segments.sort((a, b) => a.startTime - b.startTime);
   return {
     html: nav.responseEnd,
     scripts: nav.domContentLoadedEventStart,
     master: master ? master.startTime : null,
     segment: segments.length ? Math.min(...segments.map((r) => r.responseEnd)) : null,
     frame: window.__firstFrame,
+    first_segment_url: segments.length ? segments[0].name : null,
   };
 })()
 """
@@ -95,6 +113,7 @@ LABELS = {
     "segment": "first segment received",
     "frame": "first frame presented",
 }
+VIDEO = "document.querySelector('#player video')"
 
 FLOOR_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Floor</title></head>
@@ -113,84 +132,94 @@ hls.attachMedia(video);
 """
 
 
-def make_clip(path: Path, *, height: int, seconds: int) -> Path:
-    width = 2 * round(height * 16 / 9 / 2)
-    subprocess.run(
-        [FFMPEG, "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=24:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-         str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
-
-
-def prepare(env: dict[str, str], work: Path, *, height: int, seconds: int) -> tuple[str, str]:
-    """Migrate the private database and transcode a film; returns its watch URL and the
-    signed master playlist URL."""
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.files import File
+def prepare(env: dict[str, str]) -> tuple[str, str, str]:
+    """A fresh database and the demo video for one film; returns its watch path, the signed
+    master playlist URL and a line describing the ladder."""
+    setup_django(env)
+    from django.conf import settings
     from django.core.management import call_command
 
-    from catalog.services import MovieData, upsert_movie
-    from videos import pipeline, services, signing
+    from videos import signing
+    from videos.models import VideoAsset
 
-    call_command("migrate", verbosity=0)
-    movie, _ = upsert_movie(
-        data=MovieData(tmdb_id=949, title="Heat", release_date=None, genres=()), publish=True
+    movie = film(949, "Heat")
+    call_command("demo_videos", films=1)
+    asset = VideoAsset.objects.ready().get(movie=movie)
+    rungs = ", ".join(
+        f"{r.height}p {r.bandwidth / 1000:.0f} kb/s" for r in asset.renditions.order_by("-height")
     )
-    clip = make_clip(work / "clip.mp4", height=height, seconds=seconds)
-    with clip.open("rb") as stream:
-        asset = services.add_video(
-            movie=movie,
-            source=File(stream, name=clip.name),
-            probe=services.probe_file(clip),
-            transcode=False,
-        )
-    asset = pipeline.transcode(asset.pk)
-    if not asset.is_ready:
-        raise SystemExit(f"the transcode failed: {asset.error}")
-    rungs = ", ".join(f"{r.height}p" for r in asset.renditions.all())
-    print(f"Ladder: {rungs} ({seconds} s, {settings_segment()} s segments)")
-    return movie.get_watch_url(), signing.signed_url(asset.pk, asset.master_playlist)
-
-
-def settings_segment() -> int:
-    from django.conf import settings
-
-    return settings.VIDEO_SEGMENT_SECONDS
-
-
-def measure(browser: Any, url: str) -> dict[str, float]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    # Nothing leaves the machine (the seeded embed provider is not loaded, but make sure).
-    context.route(
-        "**/*",
-        lambda route, request: (
-            route.continue_()
-            if "127.0.0.1" in request.url or request.url.startswith("blob:")
-            else route.abort()
-        ),
+    ladder = (
+        f"{rungs}; {settings.VIDEO_SEGMENT_SECONDS} s segments, {asset.duration:.0f} s "
+        "(BANDWIDTH as the master playlist states it)"
     )
+    return movie.get_watch_url(), signing.signed_url(asset.pk, asset.master_playlist), ladder
+
+
+def quality_of(session_id: str, played_s: float) -> dict[str, float]:
+    """What the server stored for the viewing session once the page-hide report is in."""
+    from progress.models import PlaybackQuality
+
+    deadline = time.monotonic() + 15
+    while True:
+        quality = PlaybackQuality.objects.filter(session_id=session_id).first()
+        if quality is not None and quality.played_ms >= 1000 * (played_s - 1):
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no QoE report with {played_s:.0f} s played for {session_id}")
+        time.sleep(0.2)
+    time.sleep(0.5)  # a periodic report may have crossed the beacon
+    quality.refresh_from_db()
+    watched = quality.played_ms + quality.stalled_ms
+    return {
+        "stall_ratio": quality.stalled_ms / watched if watched else 0.0,
+        "stalls": quality.stalls,
+        "stalled_ms": quality.stalled_ms,
+        "played_ms": quality.played_ms,
+    }
+
+
+def measure(
+    browser: Any,
+    base: str,
+    path: str,
+    *,
+    kbps: float,
+    latency: float,
+    viewer: str = "",
+    play: float = 0,
+) -> dict[str, Any]:
+    """One run in a fresh context: the first-frame milestones, the rung of the first segment
+    and, for a viewer who plays on, what the QoE reports stored."""
+    context = fresh_context(browser, base, session_cookie(viewer) if viewer else "")
     context.add_init_script(FIRST_FRAME_PROBE)
     page = context.new_page()
     try:
-        page.goto(url)
-        deadline = time.monotonic() + 30
-        while not page.evaluate("window.__firstFrame"):
-            if time.monotonic() > deadline:
-                raise SystemExit(f"no frame within 30 s at {url}")
-            page.wait_for_timeout(20)
-        return page.evaluate(MILESTONES)
+        if kbps:
+            devtools = context.new_cdp_session(page)
+            devtools.send("Network.enable")
+            throttle(devtools, kbps * 1000, latency_ms=latency)
+        page.goto(path, wait_until="commit")
+        wait_for(page, "window.__firstFrame", 60)
+        result = page.evaluate(MILESTONES)
+        rung = re.search(r"/(\d+p)/", result.pop("first_segment_url") or "")
+        result["rung"] = rung.group(1) if rung else "?"
+        if play:
+            wait_for(page, f"{VIDEO}.currentTime >= {play} || {VIDEO}.ended", 3 * play + 60)
+            played = page.evaluate(f"{VIDEO}.currentTime")
+            player = page.locator("#player")
+            session_id = player.get_attribute("data-session-started") or player.get_attribute(
+                "data-session-id"
+            )
+            # Page hide sends the last report by beacon; the context stays open meanwhile, as
+            # closing it would cancel the beacon on its way.
+            page.goto("about:blank")
+            result.update(quality_of(session_id, played))
+        return result
     finally:
         context.close()
 
 
-def median(runs: list[dict[str, float]], key: str) -> float | None:
+def median(runs: list[dict[str, Any]], key: str) -> float | None:
     values = [run[key] for run in runs if run.get(key) is not None]
     return statistics.median(values) if values else None
 
@@ -198,15 +227,28 @@ def median(runs: list[dict[str, float]], key: str) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--height", type=int, default=720)
-    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--play", type=float, default=25, help="seconds played per watch run")
+    parser.add_argument("--kbps", type=float, default=1500, help="the throttled download rate")
+    parser.add_argument("--latency", type=float, default=20, help="ms added when throttled")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread, which Django takes for
+    # an async context; the ORM calls here are still one at a time.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    conditions = {
+        "unthrottled": (0.0, 0.0),
+        f"{args.kbps / 1000:g} Mbit/s": (args.kbps, args.latency),
+    }
+    pages = ("watch page", "floor")
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    loads: dict[str, list[float]] = {name: [] for name in conditions}
+    load_at_start = os.getloadavg()
 
     with tempfile.TemporaryDirectory(prefix="streamsite-bench-") as tmp:
         work = Path(tmp)
         env = bench_env(
-            DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
+            DATABASE_URL=DATABASE_URL,
             VIDEO_ROOT=str(work / "videos"),
             STATIC_ROOT=str(work / "static"),
             HLS_SIGNING_KEY=SIGNING_KEY,
@@ -215,46 +257,95 @@ def main() -> None:
             CELERY_TASK_ALWAYS_EAGER="true",
             DJANGO_SETTINGS_MODULE="streamsite.settings",
         )
-        env.pop("REDIS_URL", None)  # a local-memory cache: nothing else to start
-        print(f"Transcoding a {args.height}p clip with the pipeline…", flush=True)
-        watch_path, master_url = prepare(env, work, height=args.height, seconds=args.seconds)
+        env.pop("REDIS_URL", None)  # a local-memory cache, progress straight to the database
+        print("Making the demo video (manage.py demo_videos)…", flush=True)
+        watch_path, master_url, ladder = prepare(env)
+        print(f"Ladder: {ladder}", flush=True)
         collect_static(env)
         (work / "static" / "bench-floor.html").write_text(FLOOR_PAGE)
         (work / "static" / "bench-floor.js").write_text(FLOOR_SCRIPT)
+        paths = {"watch page": watch_path, "floor": f"/static/bench-floor.html#{master_url}"}
+        viewers = iter(range(1, 1_000_000))
         with gunicorn(env, threads=4) as base, sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
             )
-            pages = {
-                "watch page": f"{base}{watch_path}",
-                "floor: hls.js alone": f"{base}/static/bench-floor.html#{master_url}",
-            }
-            for url in pages.values():  # warm gunicorn's workers and the file cache
-                measure(browser, url)
-            runs: dict[str, list[dict[str, float]]] = {name: [] for name in pages}
-            for _ in range(args.runs):
-                for name, url in pages.items():
-                    runs[name].append(measure(browser, url))
+            for condition, (kbps, latency) in conditions.items():
+                print(f"{condition}: {args.runs} runs of each page…", flush=True)
+                for name in pages:  # warm gunicorn's workers and the file cache
+                    measure(browser, base, paths[name], kbps=kbps, latency=latency)
+                for _ in range(args.runs):
+                    for name in pages:
+                        loads[condition].append(os.getloadavg()[0])
+                        watching = name == "watch page"
+                        runs.setdefault((condition, name), []).append(
+                            measure(
+                                browser,
+                                base,
+                                paths[name],
+                                kbps=kbps,
+                                latency=latency,
+                                viewer=f"viewer-{next(viewers)}" if watching else "",
+                                play=args.play if watching else 0,
+                            )
+                        )
             browser.close()
 
+    report(args, conditions, pages, runs, loads, load_at_start, ladder)
+
+
+def report(
+    args: argparse.Namespace,
+    conditions: dict[str, tuple[float, float]],
+    pages: tuple[str, ...],
+    runs: dict[tuple[str, str], list[dict[str, Any]]],
+    loads: dict[str, list[float]],
+    load_at_start: tuple[float, float, float],
+    ladder: str,
+) -> None:
     print(
-        f"\nFirst frame in Chromium on loopback, median of {args.runs} runs, ms from the "
-        "navigation start (a fresh context each run: nothing cached)"
+        f"\nThe demo HLS in Chromium on loopback, median of {args.runs} runs, each in a fresh "
+        f"context (nothing cached); throttled: {args.kbps:g} kbit/s down, {args.latency:g} ms "
+        f"latency (DevTools)\nLadder: {ladder}\n"
     )
-    names = list(pages)
-    print(f"{'':34}" + "".join(f"{name:>22}" for name in names))
+    columns = [(condition, name) for condition in conditions for name in pages]
+    print(f"{'ms from the navigation start':34}" + "".join(f"{c:>16}" for c, _ in columns))
+    print(f"{'':34}" + "".join(f"{name:>16}" for _, name in columns))
     for key, label in LABELS.items():
-        cells = []
-        for name in names:
-            value = median(runs[name], key)
-            cells.append(f"{value:>22.0f}" if value is not None else f"{'-':>22}")
-        print(f"{label:34}" + "".join(cells))
-    watch, floor = median(runs[names[0]], "frame"), median(runs[names[1]], "frame")
-    if watch and floor:
+        cells = [median(runs[column], key) for column in columns]
         print(
-            f"\nwatch page: first frame {watch:.0f} ms after pressing Play "
-            f"({watch / floor:.2f}x the floor of hls.js alone, {floor:.0f} ms)"
+            f"{label:34}" + "".join(f"{v:>16.0f}" if v is not None else f"{'-':>16}" for v in cells)
         )
+    rungs = [
+        ", ".join(f"{rung} x{n}" for rung, n in Counter(r["rung"] for r in runs[c]).items())
+        for c in columns
+    ]
+    print(f"{'start-up rung (first segment)':34}" + "".join(f"{r:>16}" for r in rungs))
+
+    print(f"\n{f'watch page, {args.play:g} s played':34}" + "".join(f"{c:>16}" for c in conditions))
+    watching = {c: runs[c, "watch page"] for c in conditions}
+    rows = {
+        "first frame / the floor's": lambda c: (
+            f"{median(watching[c], 'frame') / median(runs[c, 'floor'], 'frame'):.2f}x"
+        ),
+        "stall ratio (QoE reports)": lambda c: f"{100 * median(watching[c], 'stall_ratio'):.1f} %",
+        "stalls": lambda c: f"{median(watching[c], 'stalls'):g}",
+        "stalled ms": lambda c: f"{median(watching[c], 'stalled_ms'):.0f}",
+        "load average 1 min (median/max)": lambda c: (
+            f"{statistics.median(loads[c]):.2f}/{max(loads[c]):.2f}"
+        ),
+    }
+    for label, cell in rows.items():
+        print(f"{label:34}" + "".join(f"{cell(c):>16}" for c in conditions))
+    for condition in conditions:
+        each = ", ".join(f"{r['stalls']} ({r['stalled_ms']} ms)" for r in watching[condition])
+        print(f"  stalls in each run, {condition}: {each}")
+    end_load = os.getloadavg()
+    print(
+        "Load average (1/5/15 min) at the start "
+        f"{'/'.join(f'{v:.2f}' for v in load_at_start)}, at the end "
+        f"{'/'.join(f'{v:.2f}' for v in end_load)}, on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,10 @@ import contextlib
 import http.server
 import math
 import os
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -57,8 +59,19 @@ from bench.common import (  # noqa: E402
     fresh_database,
     gunicorn,
 )
-from bench.first_frame import CHROMIUM, CHROMIUM_ARGS, make_clip  # noqa: E402
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    # Stands for the press of Play: Chrome lets a page reached by a click on the same site
+    # autoplay, and a navigation the benchmark makes itself is no click.
+    "--autoplay-policy=no-user-gesture-required",
+]
+FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 SIGNING_KEY = "benchmark0signing0key"
 # A database of its own: the players' reports arrive together (the last periodic one and the
 # page-hide beacon), which SQLite would refuse while another write holds it.
@@ -172,6 +185,19 @@ def point_providers(primary: str, fallback: str) -> None:
         )
 
 
+def make_clip(path: Path, *, height: int, seconds: int) -> Path:
+    width = 2 * round(height * 16 / 9 / 2)
+    subprocess.run(
+        [FFMPEG, "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=24:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
 def ladder_film(work: Path) -> tuple[Any, Any]:
     from django.core.files import File
 
@@ -192,11 +218,12 @@ def ladder_film(work: Path) -> tuple[Any, Any]:
     return movie, asset
 
 
-def session_cookie() -> str:
+def session_cookie(username: str = "bench-viewer") -> str:
+    """Signs a new viewer in; returns their session cookie."""
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    user = get_user_model().objects.create_user("bench-viewer")
+    user = get_user_model().objects.create_user(username)
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value
@@ -261,12 +288,14 @@ def failover(browser: Any, base: str, runs: int) -> dict[str, list[float]]:
     return results
 
 
-def throttle(devtools: Any, bits_per_second: float) -> None:
+def throttle(devtools: Any, bits_per_second: float, latency_ms: float = 0) -> None:
+    """Holds the page's downloads to bits_per_second (0: unthrottled), each request
+    latency_ms late, through the DevTools protocol."""
     devtools.send(
         "Network.emulateNetworkConditions",
         {
             "offline": False,
-            "latency": 0,
+            "latency": latency_ms,
             "downloadThroughput": math.floor(bits_per_second / 8) if bits_per_second else -1,
             "uploadThroughput": -1,
         },
