@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from catalog.models import Genre, Movie
 from streamsite import http_cache
+from streamsite.api import StrictParams
 
 # Public ordering names → the ORDER BY the cursor pagination walks; each ends in a unique
 # tie-breaker so pages never overlap.
@@ -38,20 +39,8 @@ MAX_QUERY_LENGTH = 200
 # --- Query parameters ---------------------------------------------------------------------------
 
 
-class StrictParams(serializers.Serializer):
-    """Query-string validation that also rejects parameters it does not know."""
-
-    allowed_extra: tuple[str, ...] = ()
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        unknown = set(data) - set(self.fields) - set(self.allowed_extra)
-        if unknown:
-            raise ValidationError({name: ["Unknown parameter."] for name in sorted(unknown)})
-        return super().to_internal_value(data)
-
-
 class MovieListParams(StrictParams):
-    allowed_extra = ("cursor",)
+    allowed_extra = ("cursor",)  # read by the paginator
 
     # A slug (which also refuses characters PostgreSQL cannot compare, such as NUL); a slug
     # that names no genre is a 404, like an unknown movie id: the schema cannot list genres.

@@ -7,6 +7,8 @@ moment the soonest open circuit lets a probe through.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import Http404
@@ -21,8 +23,9 @@ from rest_framework.views import APIView
 
 from streaming import services, sources
 from streaming.models import Provider
-from streaming.providers.base import HEX_COLOR, MovieRef, normalize_color
+from streaming.providers.base import HEX_COLOR, normalize_color
 from streaming.sources import RankedSource, Resolution
+from streamsite.api import StrictParams, StrictSerializer
 
 MAX_START_SECONDS = 24 * 60 * 60  # nothing we serve is a day long; more is a client bug
 
@@ -30,7 +33,7 @@ MAX_START_SECONDS = 24 * 60 * 60  # nothing we serve is a day long; more is a cl
 # --- Query parameters ---------------------------------------------------------------------
 
 
-class EmbedParams(serializers.Serializer):
+class EmbedParams(StrictParams):
     provider = serializers.SlugField(max_length=32, required=False)
     start = serializers.IntegerField(
         min_value=0, max_value=MAX_START_SECONDS, required=False, help_text="Seconds"
@@ -42,13 +45,6 @@ class EmbedParams(serializers.Serializer):
         error_messages={"invalid": "Give a colour as 3 or 6 hex digits, e.g. e50914."},
     )
 
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        # A misspelt parameter (?strat=90) must not be silently ignored.
-        unknown = set(data) - set(self.fields)
-        if unknown:
-            raise ValidationError({name: ["Unknown parameter."] for name in sorted(unknown)})
-        return super().to_internal_value(data)
-
     def validate_color(self, value: str) -> str:
         try:
             return normalize_color(value)
@@ -57,6 +53,23 @@ class EmbedParams(serializers.Serializer):
 
 
 # --- Serializers ----------------------------------------------------------------------------
+# The answers are rendered by these, the schema's source too. Every press of Play asks for
+# sources, and DRF copies every declared field into each new serializer, so the views render
+# with one instance per process (``SOURCE_LIST.to_representation(...)``): fields hold no state.
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A ranked source as an answer offers it: with the player URL this request asked for."""
+
+    ranked: RankedSource
+    url: str
+
+    @classmethod
+    def of(
+        cls, ranked: RankedSource, *, start: int | None = None, color: str | None = None
+    ) -> Offer:
+        return cls(ranked, ranked.source.url(start=start, color=color))
 
 
 class MovieRefSerializer(serializers.Serializer):
@@ -73,19 +86,42 @@ class HealthSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class GivenField(serializers.BooleanField):
+    """Whether the value is set (a provider's start parameter): any text counts as true."""
+
+    def to_representation(self, value: Any) -> bool:
+        return bool(value)
+
+
+class TenthsField(serializers.FloatField):
+    """Seconds to a tenth."""
+
+    def to_representation(self, value: Any) -> float:
+        return round(float(value), 1)
+
+
 class SourceSerializer(serializers.Serializer):
-    provider = serializers.CharField()
-    name = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["embed", "hls"])
+    """An :class:`Offer`."""
+
+    provider = serializers.CharField(source="ranked.source.provider")
+    name = serializers.CharField(source="ranked.source.name")
+    kind = serializers.ChoiceField(choices=["embed", "hls"], source="ranked.source.kind")
     url = serializers.CharField(help_text="The player, with start and colour when asked for")
-    priority = serializers.IntegerField()
-    origin = serializers.CharField(help_text="Origin the player's postMessage events come from")
-    supports_start = serializers.BooleanField()
-    circuit = serializers.ChoiceField(choices=["closed", "half_open", "open", "disabled"])
-    retry_after = serializers.FloatField(
-        allow_null=True, help_text="Seconds until an open circuit lets a probe through"
+    priority = serializers.IntegerField(source="ranked.source.priority")
+    origin = serializers.CharField(
+        source="ranked.source.origin",
+        help_text="Origin the player's postMessage events come from",
     )
-    health = HealthSerializer()
+    supports_start = GivenField(source="ranked.source.start_param")
+    circuit = serializers.ChoiceField(
+        choices=["closed", "half_open", "open", "disabled"], source="ranked.status.circuit"
+    )
+    retry_after = TenthsField(
+        allow_null=True,
+        source="ranked.status.retry_after",
+        help_text="Seconds until an open circuit lets a probe through",
+    )
+    health = HealthSerializer(source="ranked.status.health")
 
 
 DEGRADED_HELP = "Present (true) only when the database failed and an older copy answered."
@@ -113,37 +149,9 @@ class NoSourcesSerializer(serializers.Serializer):
     degraded = serializers.BooleanField(required=False, help_text=DEGRADED_HELP)
 
 
-# The serializers above document the responses (OpenAPI); the bodies are built by these
-# functions, an order of magnitude cheaper on the endpoint every press of Play calls.
-# tests/streaming/test_sources_api.py checks that both stay the same shape.
-
-
-def movie_json(movie: MovieRef) -> dict[str, Any]:
-    return {"id": movie.id, "tmdb_id": movie.tmdb_id, "slug": movie.slug, "title": movie.title}
-
-
-def source_json(
-    ranked: RankedSource, *, start: int | None = None, color: str | None = None
-) -> dict[str, Any]:
-    source, status = ranked.source, ranked.status
-    health = status.health
-    return {
-        "provider": source.provider,
-        "name": source.name,
-        "kind": source.kind,
-        "url": source.url(start=start, color=color),
-        "priority": source.priority,
-        "origin": source.origin,
-        "supports_start": bool(source.start_param),
-        "circuit": status.circuit,
-        "retry_after": None if status.retry_after is None else round(status.retry_after, 1),
-        "health": {
-            "ok": health.ok,
-            "checked_at": health.checked_at,
-            "latency_ms": health.latency_ms,
-            "detail": health.detail,
-        },
-    }
+SOURCE_LIST = SourceListSerializer()
+EMBED = EmbedSerializer()
+NO_SOURCES = NoSourcesSerializer()
 
 
 # --- Views ----------------------------------------------------------------------------------
@@ -156,14 +164,23 @@ def resolved_or_404(movie_id: int) -> Resolution:
     return resolution
 
 
-def answered(body: dict[str, Any], resolution: Resolution, **kwargs: Any) -> Response:
+def answered(
+    serializer: serializers.Serializer,
+    answer: dict[str, Any],
+    resolution: Resolution,
+    **kwargs: Any,
+) -> Response:
     """The response, saying how fresh its sources are as the catalog API does: ``X-Cache``,
     and ``"degraded": true`` when they come from a stale copy."""
     if resolution.degraded:
-        body["degraded"] = True
-    response = Response(body, **kwargs)
+        answer["degraded"] = True
+    response = Response(serializer.to_representation(answer), **kwargs)
     response["X-Cache"] = resolution.cache_status.upper()
     return response
+
+
+def offers(ranked: Iterable[RankedSource], **options: Any) -> list[Offer]:
+    return [Offer.of(source, **options) for source in ranked]
 
 
 def no_sources(resolution: Resolution) -> Response:
@@ -173,13 +190,15 @@ def no_sources(resolution: Resolution) -> Response:
         if resolution.skipped
         else "No streaming provider is enabled."
     )
-    body = {
+    answer = {
         "error": "no_sources",
         "detail": detail,
         "retry_after": retry_after,
-        "skipped": [source_json(ranked) for ranked in resolution.skipped],
+        "skipped": offers(resolution.skipped),
     }
-    return answered(body, resolution, status=503, headers={"Retry-After": str(retry_after)})
+    return answered(
+        NO_SOURCES, answer, resolution, status=503, headers={"Retry-After": str(retry_after)}
+    )
 
 
 class SourceListView(APIView):
@@ -194,14 +213,12 @@ class SourceListView(APIView):
         resolution = resolved_or_404(movie_id)
         if not resolution.playable:
             return no_sources(resolution)
-        return answered(
-            {
-                "movie": movie_json(resolution.movie),
-                "sources": [source_json(ranked) for ranked in resolution.playable],
-                "skipped": [source_json(ranked) for ranked in resolution.skipped],
-            },
-            resolution,
-        )
+        answer = {
+            "movie": resolution.movie,
+            "sources": offers(resolution.playable),
+            "skipped": offers(resolution.skipped),
+        }
+        return answered(SOURCE_LIST, answer, resolution)
 
 
 class EmbedView(APIView):
@@ -223,14 +240,12 @@ class EmbedView(APIView):
         if chosen is None:
             return no_sources(resolution)
         fallbacks = [r for r in resolution.playable if r is not chosen]
-        return answered(
-            {
-                "movie": movie_json(resolution.movie),
-                "source": source_json(chosen, **options),
-                "fallbacks": [source_json(ranked, **options) for ranked in fallbacks],
-            },
-            resolution,
-        )
+        answer = {
+            "movie": resolution.movie,
+            "source": Offer.of(chosen, **options),
+            "fallbacks": offers(fallbacks, **options),
+        }
+        return answered(EMBED, answer, resolution)
 
     def _chosen(self, resolution: Resolution, provider: str | None) -> RankedSource | None:
         if provider is None:
@@ -245,19 +260,12 @@ class EmbedView(APIView):
 # --- Viewers' failure reports ---------------------------------------------------------------
 
 
-class FailureReportSerializer(serializers.Serializer):
+class FailureReportSerializer(StrictSerializer):
     reason = serializers.ChoiceField(
         choices=services.FAILURE_REASONS,
         help_text="no_answer: the player gave no proof of playing within the provider's "
         "timeout; error: it failed after.",
     )
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if hasattr(data, "keys"):
-            unknown = set(data.keys()) - set(self.fields)
-            if unknown:
-                raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-        return super().to_internal_value(data)
 
 
 class FailureReportResultSerializer(serializers.Serializer):
