@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import itertools
+import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.core.cache import cache
@@ -18,9 +20,35 @@ from catalog.models import Genre, Movie
 from catalog.services import GenreData, MovieData, upsert_movie
 from streamsite.resilience import database_breaker
 
-pytest_plugins = ["tests.conftest_browser", "tests.celery_worker", "tests.video_fixtures"]
+pytest_plugins = [
+    "tests.conftest_browser",
+    "tests.celery_worker",
+    "tests.video_fixtures",
+    "tests.clock_fixture",
+]
 
 _tmdb_ids = itertools.count(900_000)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: Sequence[Any]) -> None:
+    """Under `pytest -n N`, each worker gets a Redis db of its own, counting down from the
+    suite's (REDIS_URL's db 15: workers 15, 14, 13…), so one worker emptying its cache never
+    empties another's. The variable is set in the worker's environment before it starts, so
+    the settings, Celery and every subprocess a test starts read it. (Each worker's test
+    database is pytest-django's, suffixed with the worker's id: test_streamsite_gw0…)"""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return
+    parts = urlsplit(url)
+    first = int(parts.path.strip("/") or 0)
+    if len(specs) > first + 1:
+        raise pytest.UsageError(
+            f"{len(specs)} workers need Redis dbs {first} down to {first - len(specs) + 1}: "
+            "give REDIS_URL a higher db number or use fewer workers"
+        )
+    for number, spec in enumerate(specs):
+        spec.env["REDIS_URL"] = parts._replace(path=f"/{first - number}").geturl()
 
 
 @pytest.fixture(autouse=True)
