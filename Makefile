@@ -12,7 +12,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/streamsite
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install install-dev services migrate demo worker beat bench vendor clean
+.PHONY: run test lint format install install-dev services migrate demo worker beat bench loadtest vendor clean
 
 run: $(VENV)/.runtime migrate demo
 	$(MANAGE) runserver $(HOST):$(PORT)
@@ -70,6 +70,13 @@ beat: $(VENV)/.runtime
 
 bench: $(VENV)/.dev services
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Whole user journeys through the live topology (loadtest/run.py): a mixed run by default,
+# `make loadtest LOADTEST_ARGS="--capacity"` for the step-load search, `--host https://…` for a
+# site running elsewhere. The report lands in loadtest-report/ (index.html).
+LOADTEST_ARGS ?=
+loadtest: $(VENV)/.dev services
+	$(BIN)/python -m loadtest.run $(LOADTEST_ARGS)
 
 # Browser libraries are committed under static/vendor/ (axe-core, for the accessibility tests
 # only, under tests/vendor/), so `make run` and `make test` need no npm. To update one:
