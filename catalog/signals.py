@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
@@ -19,10 +18,6 @@ from catalog.models import Credit, Genre, Movie, Person
 from streamsite import cache
 
 CATALOG_NAMESPACE = "catalog"
-
-
-def _bump_catalog() -> None:
-    cache.bump(CATALOG_NAMESPACE)
 
 
 @receiver(post_save, sender=Movie, dispatch_uid="catalog-cache-movie-saved")
@@ -34,10 +29,10 @@ def _bump_catalog() -> None:
 @receiver(post_save, sender=Person, dispatch_uid="catalog-cache-person-saved")
 @receiver(post_delete, sender=Person, dispatch_uid="catalog-cache-person-deleted")
 def invalidate_on_change(sender: type, **kwargs: Any) -> None:
-    transaction.on_commit(_bump_catalog, using=kwargs.get("using"))
+    cache.bump_on_commit(CATALOG_NAMESPACE, using=kwargs.get("using"))
 
 
 @receiver(m2m_changed, sender=Movie.genres.through, dispatch_uid="catalog-cache-movie-genres")
 def invalidate_on_genres_change(sender: type, action: str, **kwargs: Any) -> None:
     if action in {"post_add", "post_remove", "post_clear"}:
-        transaction.on_commit(_bump_catalog, using=kwargs.get("using"))
+        cache.bump_on_commit(CATALOG_NAMESPACE, using=kwargs.get("using"))

@@ -9,7 +9,6 @@ messages are written to be shown to an operator as they are.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -114,7 +113,9 @@ def _get(path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
             f"try again in {exc.retry_after:.0f}s"
         ) from exc
     except requests.RequestException as exc:
-        raise TMDbUnavailable(f"Could not reach TMDb at {base}: {_reason(exc)}") from exc
+        raise TMDbUnavailable(
+            f"Could not reach TMDb at {base}: {resilience.failure_reason(exc)}"
+        ) from exc
     return _body(response, base=base, path=path)
 
 
@@ -164,21 +165,6 @@ def _status_message(response: requests.Response) -> str:
     except (ValueError, AttributeError):
         message = ""
     return str(message).strip() or response.reason or ""
-
-
-_ERRNO_MESSAGE = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-
-
-def _reason(exc: requests.RequestException) -> str:
-    """A short cause: ``Connection refused``, not urllib3's paragraph (which holds the URL)."""
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    found = _ERRNO_MESSAGE.search(str(exc))
-    if found:
-        return found.group(1).strip()
-    if isinstance(exc, requests.ConnectionError):
-        return "the connection failed"
-    return type(exc).__name__
 
 
 # --- JSON -> catalog data -------------------------------------------------------------------

@@ -31,6 +31,7 @@ from cdn.budget import Bucket
 from cdn.models import CdnPurge, Kind, QueuedPurge
 from cdn.providers.base import Answer, Provider
 from streamsite import cache
+from streamsite import clock as project_clock
 from streamsite.resilience import full_jitter_delay
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def queue_items(named: list[Item], *, delay: float | None = None, now: float | N
     latest = {(item.kind, item.value[:2048]): item for item in named}
     if not latest:
         return 0
-    moment = _moment(time.time() if now is None else now)
+    moment = _moment(project_clock.time() if now is None else now)
     due = moment + dt.timedelta(seconds=settings.CDN_PURGE_DELAY if delay is None else delay)
     rows = [
         QueuedPurge(
@@ -204,7 +205,7 @@ class DrainResult:
     answers: list[Answer] = field(default_factory=list)
 
 
-def drain(*, clock: Clock = time.time, max_requests: int | None = None) -> DrainResult:
+def drain(*, clock: Clock = project_clock.time, max_requests: int | None = None) -> DrainResult:
     """Send what is due, within the budget, until nothing more may go now."""
     provider = providers.current()
     result = DrainResult()

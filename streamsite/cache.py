@@ -24,11 +24,8 @@ import contextlib
 import contextvars
 import hashlib
 import logging
-import threading
 import time
 import uuid
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -36,13 +33,18 @@ from typing import Any, Generic, Literal, TypeVar
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.db import DatabaseError, transaction
+from django.dispatch import receiver
 from django_redis.cache import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 
-from streamsite import metrics
+from streamsite import clock, metrics
+from streamsite import redis as project_redis
+from streamsite.localcache import LocalCache
+from streamsite.outage import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +66,8 @@ _POLL_SECONDS = 0.02
 _refreshing: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "streamsite_cache_refreshing", default=False
 )
-# Per backend object: until when this process stops talking to a cache server that just
-# failed, so an unreachable Redis costs one timeout per cooldown instead of several per request.
-_down_until: weakref.WeakKeyDictionary[BaseCache, float] = weakref.WeakKeyDictionary()
+# An unreachable Redis costs one timeout per cool-down instead of several per request.
+_backoff = Backoff("cache", fallback="serving without the cache", logger=log)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def bump(namespace: str) -> int:
     """Invalidate every key of the namespace at once. Returns the new version, 0 on an outage."""
     version(namespace)
     backend = _backend()
-    if _cooling_down(backend):
+    if _backoff.is_down():
         metrics.CACHE_ERRORS.labels(operation="bump").inc()
         log.error("cache namespace %s not bumped: the cache server is unavailable", namespace)
         return 0
@@ -174,7 +175,7 @@ def bump(namespace: str) -> int:
         _forget(_version_key(namespace))
         return version(namespace)
     except OUTAGE_ERRORS as exc:
-        _outage(backend, "bump", exc)
+        _outage("bump", exc)
         log.error("cache namespace %s not bumped: %s", namespace, exc)
         return 0
     # This process sees its own edit at once, whatever CACHE_LOCAL_SECONDS says.
@@ -207,57 +208,43 @@ def _is_version(value: object) -> bool:
 
 def get(key: str) -> Any | None:
     """The stored value, or None when absent, undecodable or the cache server is down."""
-    backend = _backend()
-    if _cooling_down(backend):
-        return None
     try:
-        return backend.get(key)
-    except OUTAGE_ERRORS as exc:
-        _outage(backend, "get", exc)
-        return None
+        return _safely("get", None, lambda backend: backend.get(key))
     except Exception as exc:  # garbage bytes can fail to unpickle in any way
-        metrics.CACHE_ERRORS.labels(operation="decode").inc()
-        log.warning("cache entry %s cannot be decoded (%s); treated as a miss", key, exc)
-        return None
+        return _undecodable(key, exc)
 
 
 def set(key: str, value: Any, ttl: int | None) -> bool:
     """Store ``value`` for ``ttl`` seconds (None: no expiry). False if it could not be stored."""
     _forget(key)
-    backend = _backend()
-    if _cooling_down(backend):
-        return False
-    try:
+
+    def store(backend: BaseCache) -> bool:
         backend.set(key, value, ttl)
-    except OUTAGE_ERRORS as exc:
-        _outage(backend, "set", exc)
-        return False
-    return True
+        return True
+
+    return _safely("set", False, store)
 
 
 def delete(key: str) -> bool:
     _forget(key)
-    backend = _backend()
-    if _cooling_down(backend):
-        return False
-    try:
-        return bool(backend.delete(key))
-    except OUTAGE_ERRORS as exc:
-        _outage(backend, "delete", exc)
-        return False
+    return _safely("delete", False, lambda backend: bool(backend.delete(key)))
 
 
 def add(key: str, value: Any, ttl: int | float | None) -> bool | None:
     """Store only if absent (SET NX on Redis): False if present, None when the cache server is
     unavailable."""
-    backend = _backend()
-    if _cooling_down(backend):
-        return None
+    return _safely("add", None, lambda backend: bool(backend.add(key, value, ttl)))
+
+
+def _safely(operation: str, default: T, call: Callable[[BaseCache], T]) -> T:
+    """``call(backend)``, or ``default`` while the cache server is down or when it fails."""
+    if _backoff.is_down():
+        return default
     try:
-        return bool(backend.add(key, value, ttl))
+        return call(_backend())
     except OUTAGE_ERRORS as exc:
-        _outage(backend, "add", exc)
-        return None
+        _outage(operation, exc)
+        return default
 
 
 def _backend() -> BaseCache:
@@ -273,33 +260,19 @@ def redis_backed() -> bool:
 def server_stats() -> dict[str, Any] | None:
     """Redis's ``INFO stats`` (hits and misses among them), or None when the cache is not
     Redis or cannot be reached (the admin dashboard's cache tile)."""
-    backend = _backend()
-    if not isinstance(backend, RedisCache) or _cooling_down(backend):
+    if not redis_backed():
         return None
-    try:
-        return dict(backend.client.get_client(write=False).info("stats"))
-    except OUTAGE_ERRORS as exc:
-        _outage(backend, "info", exc)
-        return None
+    return _safely("info", None, lambda backend: dict(backend.client.get_client().info("stats")))
 
 
-def _cooling_down(backend: BaseCache) -> bool:
-    until = _down_until.get(backend)
-    return until is not None and time.monotonic() < until
-
-
-def _outage(backend: BaseCache, operation: str, exc: BaseException) -> None:
+def _outage(operation: str, exc: BaseException) -> None:
     metrics.CACHE_ERRORS.labels(operation=operation).inc()
-    cooldown = float(settings.CACHE_OUTAGE_COOLDOWN)
-    if cooldown > 0:
-        _down_until[backend] = time.monotonic() + cooldown
-    log.warning(
-        "cache server unavailable during %s (%s: %s); serving without the cache for %.0f s",
-        operation,
-        type(exc).__name__,
-        exc,
-        cooldown,
-    )
+    _backoff.failed(exc)
+
+
+def _undecodable(key: str, exc: Exception) -> None:
+    metrics.CACHE_ERRORS.labels(operation="decode").inc()
+    log.warning("cache entry %s cannot be decoded (%s); treated as a miss", key, exc)
 
 
 # --- Loading through the cache --------------------------------------------------------------
@@ -363,7 +336,7 @@ def cached(
                 raise
             _log_stale(key, stale, f"{type(exc).__name__}: {exc}")
             return _counted(namespace, Cached(stale.value, "stale"))
-        now = time.time()
+        now = clock.time()
         entry = _Entry(value, stored_at=now, fresh_until=now + lifetime)
         if set(key, entry, lifetime):
             set(stale_key, entry, max(lifetime, int(settings.CACHE_STALE_TTL)))
@@ -411,7 +384,7 @@ if not version then return false end
 return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
 """
 _VERSION_MARK = "\x00"
-_scripts: dict[str, Script] = {}
+_versioned_get: Script | None = None
 
 
 def _lookup(namespace: str, name: str, args: tuple[object, ...]) -> tuple[str, _Entry | None]:
@@ -425,7 +398,7 @@ def _lookup(namespace: str, name: str, args: tuple[object, ...]) -> tuple[str, _
             _remember_entry(key, entry)
         return key, entry
     backend = _backend()
-    if isinstance(backend, RedisCache) and not _cooling_down(backend):
+    if isinstance(backend, RedisCache) and not _backoff.is_down():
         found = _lookup_in_redis(backend, namespace, name, args)
         if found is not None:
             return found
@@ -443,16 +416,17 @@ def _lookup_in_redis(
     before, mark, after = template.partition(_VERSION_MARK)
     if not mark:  # a KEY_FUNCTION that does not keep our key readable: no splicing possible
         return None
+    global _versioned_get
     try:
-        client = backend.client.get_client(write=False)
-        script = _scripts.get("versioned_get") or _scripts.setdefault(
-            "versioned_get", client.register_script(_VERSIONED_GET)
-        )
-        found = script(
-            keys=[backend.make_key(_version_key(namespace))], args=[before, after], client=client
+        if _versioned_get is None:
+            _versioned_get = project_redis.script(_VERSIONED_GET)
+        found = _versioned_get(
+            keys=[backend.make_key(_version_key(namespace))],
+            args=[before, after],
+            client=backend.client.get_client(write=False),
         )
     except OUTAGE_ERRORS as exc:
-        _outage(backend, "get", exc)
+        _outage("get", exc)
         return None
     if not found:
         return None
@@ -466,9 +440,7 @@ def _lookup_in_redis(
     try:
         entry = _entry(backend.client.decode(raw))
     except Exception as exc:  # garbage bytes can fail to unpickle in any way
-        metrics.CACHE_ERRORS.labels(operation="decode").inc()
-        log.warning("cache entry %s cannot be decoded (%s); treated as a miss", key, exc)
-        return key, None
+        return key, _undecodable(key, exc)
     _remember_entry(key, entry)
     return key, entry
 
@@ -478,50 +450,39 @@ def _lookup_in_redis(
 # on a busy host costs as much as serving a whole small request. Off (0 s) by default: every
 # read then asks Redis, and an edit is seen by every process at once.
 
-_local: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-_local_lock = threading.Lock()
+_local = LocalCache(maxsize=settings.CACHE_LOCAL_MAX_ENTRIES)
+
+
+@receiver(setting_changed)
+def _resize_local(*, setting: str, **kwargs: Any) -> None:
+    global _local
+    if setting == "CACHE_LOCAL_MAX_ENTRIES":
+        _local = LocalCache(maxsize=settings.CACHE_LOCAL_MAX_ENTRIES)
 
 
 def clear_local() -> None:
     """Forget what this process remembers (tests; after restoring a Redis snapshot)."""
-    with _local_lock:
-        _local.clear()
+    _local.clear()
 
 
 def _recall(key: str) -> Any | None:
-    if not _local:
-        return None
-    with _local_lock:
-        found = _local.get(key)
-        if found is None:
-            return None
-        if found[0] <= time.monotonic():
-            del _local[key]
-            return None
-        _local.move_to_end(key)
-        return found[1]
+    return _local.get(key) if len(_local) else None
 
 
 def _remember(key: str, value: Any, seconds: float) -> None:
-    if seconds <= 0:
-        return
-    with _local_lock:
-        _local[key] = (time.monotonic() + seconds, value)
-        _local.move_to_end(key)
-        while len(_local) > settings.CACHE_LOCAL_MAX_ENTRIES:
-            _local.popitem(last=False)
+    if seconds > 0:
+        _local.set(key, value, seconds)
 
 
 def _remember_entry(key: str, entry: _Entry | None) -> None:
     if entry is not None:
-        seconds = min(float(settings.CACHE_LOCAL_SECONDS), entry.fresh_until - time.time())
+        seconds = min(float(settings.CACHE_LOCAL_SECONDS), entry.fresh_until - clock.time())
         _remember(key, entry, seconds)
 
 
 def _forget(key: str) -> None:
-    if _local:
-        with _local_lock:
-            _local.pop(key, None)
+    if len(_local):
+        _local.pop(key)
 
 
 def _entry(raw: object) -> _Entry | None:
@@ -530,8 +491,8 @@ def _entry(raw: object) -> _Entry | None:
 
 
 def _wait_for(key: str, lock_key: str) -> _Entry | None:
-    deadline = time.monotonic() + float(settings.CACHE_LOCK_WAIT)
-    while time.monotonic() < deadline:
+    deadline = clock.monotonic() + float(settings.CACHE_LOCK_WAIT)
+    while clock.monotonic() < deadline:
         time.sleep(_POLL_SECONDS)
         entry = _entry(get(key))
         if entry is not None:
@@ -548,7 +509,7 @@ def _release(lock_key: str, token: str) -> None:
 
 
 def _log_stale(key: str, stale: _Entry, reason: str) -> None:
-    age = time.time() - stale.stored_at
+    age = clock.time() - stale.stored_at
     log.warning("serving a stale copy of %s (%.0f s old): %s", key, age, reason)
 
 

@@ -34,6 +34,7 @@ import email.utils
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -48,7 +49,9 @@ from django.dispatch import receiver
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, stop_after_attempt
 
-from streamsite import cache, metrics
+from streamsite import cache, clock, metrics
+from streamsite import redis as project_redis
+from streamsite.outage import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +67,6 @@ RETRYABLE_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
 )
 
-# After Redis fails, use per-process state for this long before trying Redis again, so an
-# outage costs one connect timeout every few seconds instead of one per outbound call.
-_REDIS_RETRY_SECONDS = 5.0
 # Abandoned breakers (a provider deleted from the admin) disappear from Redis after a day.
 _REDIS_KEY_TTL_MS = 86_400_000
 
@@ -107,7 +107,7 @@ class _LocalStore:
         self._probe_until = 0.0
 
     def acquire(self, *, reset_timeout: float, probe_seconds: float) -> _Decision:
-        now = time.time()
+        now = clock.time()
         with self._lock:
             if self._state == CLOSED:
                 return _Decision(True, CLOSED)
@@ -128,7 +128,7 @@ class _LocalStore:
             return self._state
 
     def failure(self, *, threshold: int) -> str:
-        now = time.time()
+        now = clock.time()
         with self._lock:
             if self._state == OPEN:
                 return OPEN
@@ -207,13 +207,11 @@ class _RedisStore:
     """Breaker state shared by every process through one Redis hash per breaker."""
 
     def __init__(self, name: str) -> None:
-        from django_redis import get_redis_connection
-
         self.key = f"streamsite:circuit:{name}"
-        self._client = get_redis_connection("default")
-        self._acquire = self._client.register_script(_LUA_ACQUIRE)
-        self._success = self._client.register_script(_LUA_SUCCESS)
-        self._failure = self._client.register_script(_LUA_FAILURE)
+        self._client = project_redis.client()
+        self._acquire = project_redis.script(_LUA_ACQUIRE)
+        self._success = project_redis.script(_LUA_SUCCESS)
+        self._failure = project_redis.script(_LUA_FAILURE)
 
     def acquire(self, *, reset_timeout: float, probe_seconds: float) -> _Decision:
         allowed, state, retry_after_ms = self._acquire(
@@ -255,7 +253,7 @@ def _snapshot(
 ) -> dict[str, Any]:
     # An open circuit whose reset timeout has passed admits the next caller as a probe, so
     # report it as half-open: a resolver that skips open circuits must still try this one.
-    if state == OPEN and opened_at is not None and time.time() >= opened_at + reset_timeout:
+    if state == OPEN and opened_at is not None and clock.time() >= opened_at + reset_timeout:
         state = HALF_OPEN
     return {"state": state, "failures": failures, "opened_at": opened_at}
 
@@ -279,7 +277,11 @@ class CircuitBreaker:
         self.reset_timeout = reset_timeout
         self._local = _LocalStore()
         self._redis: _RedisStore | None = _RedisStore(name) if shared and _redis_backed() else None
-        self._redis_down_until = 0.0
+        # After Redis fails, per-process state for the cool-down before trying Redis again, so
+        # an outage costs one connect timeout per cool-down instead of one per outbound call.
+        self._redis_backoff = Backoff(
+            f"circuit {name}", fallback="using per-process state", logger=logger
+        )
 
     def state(self) -> str:
         return str(self.snapshot()["state"])
@@ -288,7 +290,7 @@ class CircuitBreaker:
         """Seconds until an open circuit lets a probe through; the reset timeout otherwise."""
         snap = self.snapshot()
         if snap["state"] == OPEN and snap["opened_at"] is not None:
-            return max(0.0, snap["opened_at"] + self.reset_timeout - time.time())
+            return max(0.0, snap["opened_at"] + self.reset_timeout - clock.time())
         return self.reset_timeout
 
     def snapshot(self) -> dict[str, Any]:
@@ -335,20 +337,13 @@ class CircuitBreaker:
 
     def _run(self, operation: Any) -> Any:
         """Apply ``operation`` to the shared store, or to this process's while Redis is down."""
-        if self._redis is None or time.monotonic() < self._redis_down_until:
+        if self._redis is None or self._redis_backoff.is_down():
             return operation(self._local)
         try:
-            result = operation(self._redis)
+            return operation(self._redis)
         except Exception as exc:  # any Redis failure: the breaker must not fail the call
-            logger.warning(
-                "circuit %s: Redis unavailable (%s); using per-process state for %.0fs",
-                self.name,
-                exc,
-                _REDIS_RETRY_SECONDS,
-            )
-            self._redis_down_until = time.monotonic() + _REDIS_RETRY_SECONDS
+            self._redis_backoff.failed(exc)
             return operation(self._local)
-        return result
 
     def _publish(self, state: str) -> None:
         metrics.CIRCUIT_STATE.labels(provider=self.name.removeprefix("provider:")).set(
@@ -460,7 +455,25 @@ def retry_after_seconds(response: requests.Response) -> float | None:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, moment.timestamp() - time.time())
+    return max(0.0, moment.timestamp() - clock.time())
+
+
+_ERRNO_MESSAGE = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+
+def failure_reason(exc: requests.RequestException) -> str:
+    """A short cause for people: ``Connection refused``, not urllib3's paragraph (which holds
+    the URL, and so any key in its query string)."""
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    found = _ERRNO_MESSAGE.search(str(exc))
+    if found:
+        return found.group(1).strip()
+    if "RemoteDisconnected" in str(exc) or "BadStatusLine" in str(exc):
+        return "the answer was not HTTP"
+    if isinstance(exc, requests.ConnectionError):
+        return "the connection failed"
+    return type(exc).__name__
 
 
 def _is_retryable_response(response: requests.Response) -> bool:

@@ -18,18 +18,18 @@ import base64
 import hashlib
 import hmac
 import math
-import time
 
 from django.conf import settings
 
 from cdn import links
+from streamsite import clock
 
 PREFIX = "/hls/"
 
 
 def expiry(*, now: float | None = None) -> int:
     """The next bucket boundary at least ``HLS_URL_LIFETIME`` seconds from ``now``."""
-    now = time.time() if now is None else now
+    now = clock.time() if now is None else now
     bucket = settings.HLS_URL_BUCKET
     return math.ceil((now + settings.HLS_URL_LIFETIME) / bucket) * bucket
 
@@ -53,7 +53,7 @@ def _signed_path(asset_id: int, filename: str, expires: int) -> str:
 def live_urls(asset_id: int, filename: str, *, now: float | None = None) -> list[str]:
     """Every URL of the file that has been handed out and not expired yet: one per bucket
     boundary between now and the furthest expiry a link given now gets (what a purge names)."""
-    now = time.time() if now is None else now
+    now = clock.time() if now is None else now
     latest = expiry(now=now)
     bucket = settings.HLS_URL_BUCKET
     expiries = range(latest, int(now), -bucket)
@@ -62,7 +62,7 @@ def live_urls(asset_id: int, filename: str, *, now: float | None = None) -> list
 
 def is_valid(sig: str, expires: int, asset_id: int, *, now: float | None = None) -> bool:
     """True for an unexpired link signed with our key; the same rule nginx applies."""
-    if expires < (time.time() if now is None else now):
+    if expires < (clock.time() if now is None else now):
         return False
     # As bytes: compare_digest refuses str with non-ASCII characters, which a URL may carry.
     return hmac.compare_digest(sig.encode(), signature(asset_id, expires).encode())

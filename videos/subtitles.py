@@ -25,6 +25,7 @@ from pathlib import Path
 
 from django.db import transaction
 
+from streamsite import clock
 from videos.models import Subtitle, VideoAsset
 
 # A film's subtitles are a few hundred kilobytes; anything this large is not a subtitle file.
@@ -185,7 +186,8 @@ def _timing(groups: tuple[str | None, ...], line: int) -> tuple[int, int]:
     end = _milliseconds(*groups[4:8], line=line)
     if end <= start:
         raise SubtitleError(
-            f"the cue ends ({_clock(end)}) before it starts ({_clock(start)})", line=line
+            f"the cue ends ({clock.webvtt(end)}) before it starts ({clock.webvtt(start)})",
+            line=line,
         )
     return start, end
 
@@ -193,17 +195,10 @@ def _timing(groups: tuple[str | None, ...], line: int) -> tuple[int, int]:
 def _in_order(start: int, previous: int, line: int) -> None:
     if start < previous:
         raise SubtitleError(
-            f"this cue starts at {_clock(start)}, before the cue above it ({_clock(previous)}); "
-            "cues must be in time order",
+            f"this cue starts at {clock.webvtt(start)}, before the cue above it "
+            f"({clock.webvtt(previous)}); cues must be in time order",
             line=line,
         )
-
-
-def _clock(milliseconds: int) -> str:
-    seconds, millis = divmod(milliseconds, 1000)
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
 
 
 # --- SRT -------------------------------------------------------------------------------------
@@ -248,7 +243,7 @@ def _srt_to_webvtt(lines: list[str]) -> str:
     parts = ["WEBVTT"]
     for cue in cues:
         head = f"{cue.identifier}\n" if cue.identifier else ""
-        parts.append(f"{head}{_clock(cue.start)} --> {_clock(cue.end)}\n{cue.text}")
+        parts.append(f"{head}{clock.webvtt(cue.start)} --> {clock.webvtt(cue.end)}\n{cue.text}")
     return "\n\n".join(parts) + "\n"
 
 

@@ -17,7 +17,6 @@ public host as ``Host``; 200 (purged) and 404 (not cached) both mean the copy is
 from __future__ import annotations
 
 import logging
-import time
 import urllib.parse
 from collections.abc import Iterable
 
@@ -27,7 +26,8 @@ from django.conf import settings
 from cdn import images, links
 from cdn.models import Kind
 from cdn.providers.base import Answer, Budget
-from streamsite import resilience
+from streamsite import clock, resilience
+from streamsite import redis as project_redis
 
 log = logging.getLogger(__name__)
 
@@ -40,23 +40,17 @@ _KEY = "cdn:edge:tag:{}"
 _ALL = "cdn:edge:all"
 
 
-def _redis():  # noqa: ANN202 - django_redis's client
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
-
-
 def record(uri: str, tags: Iterable[str], lifetime: float) -> None:
     """Remember that the edge keeps ``uri`` for ``lifetime`` seconds under each of ``tags``."""
     if not uri.startswith("/") or lifetime <= 0:
         return
-    expires = time.time() + lifetime
+    expires = clock.time() + lifetime
     keep_ms = int(lifetime * 1000) + 60_000
-    pipe = _redis().pipeline(transaction=False)
+    pipe = project_redis.client().pipeline(transaction=False)
     for key in [*(_KEY.format(tag) for tag in tags), _ALL]:
         pipe.zadd(key, {uri: expires})
         # Drop what the edge no longer holds, then let an unused tag expire altogether.
-        pipe.zremrangebyscore(key, "-inf", time.time())
+        pipe.zremrangebyscore(key, "-inf", clock.time())
         pipe.pexpire(key, keep_ms, gt=True)
         pipe.pexpire(key, keep_ms, nx=True)
     pipe.execute()
@@ -73,9 +67,9 @@ def all_uris() -> list[str]:
 
 def _members(keys: list[str]) -> dict[str, float]:
     """Each URI still held under any of ``keys``, with its latest expiry."""
-    pipe = _redis().pipeline(transaction=False)
+    pipe = project_redis.client().pipeline(transaction=False)
     for key in keys:
-        pipe.zrangebyscore(key, time.time(), "+inf", withscores=True)
+        pipe.zrangebyscore(key, clock.time(), "+inf", withscores=True)
     found: dict[str, float] = {}
     for members in pipe.execute():
         for member, score in members:
@@ -101,7 +95,7 @@ end
 def _forget(keys: list[str], purged: dict[str, float]) -> None:
     if purged:
         args = [value for uri, score in purged.items() for value in (uri, repr(score))]
-        _redis().eval(_FORGET, len(keys), *keys, *args)
+        project_redis.script(_FORGET)(keys=keys, args=args)
 
 
 def _text(value: bytes | str) -> str:

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from streamsite import metrics, resilience
+from streamsite import clock, metrics, resilience
 from videos import signing
 
 EMBED = "embed"
@@ -196,7 +196,7 @@ def circuit_status(breaker_name: str, health: Health = Health()) -> ProviderStat
     state = str(snapshot["state"])
     retry_after = None
     if state == resilience.OPEN and snapshot["opened_at"] is not None:
-        retry_after = max(0.0, snapshot["opened_at"] + breaker.reset_timeout - time.time())
+        retry_after = max(0.0, snapshot["opened_at"] + breaker.reset_timeout - clock.time())
     return ProviderStatus(circuit=state, retry_after=retry_after, health=health)
 
 
@@ -230,7 +230,7 @@ def check_health(check: HealthCheck) -> ProbeResult:
     except requests.Timeout:
         outcome, detail = "timeout", f"no answer within {check.timeout:g}s"
     except requests.ConnectionError as exc:
-        outcome, detail = "connection_error", _connection_reason(exc)
+        outcome, detail = "connection_error", resilience.failure_reason(exc)
     except requests.RequestException as exc:
         outcome, detail = "error", type(exc).__name__
     else:
@@ -270,16 +270,3 @@ def _observe(check: HealthCheck, started: float, outcome: str) -> int:
     metrics.PROVIDER_REQUESTS.labels(provider=check.provider, outcome=outcome).inc()
     metrics.PROVIDER_REQUEST_SECONDS.labels(provider=check.provider).observe(seconds)
     return round(seconds * 1000)
-
-
-_ERRNO_MESSAGE = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-
-
-def _connection_reason(exc: requests.ConnectionError) -> str:
-    """``Connection refused`` rather than urllib3's paragraph."""
-    found = _ERRNO_MESSAGE.search(str(exc))
-    if found:
-        return found.group(1).strip()
-    if "RemoteDisconnected" in str(exc) or "BadStatusLine" in str(exc):
-        return "the answer was not HTTP"
-    return "the connection failed"

@@ -269,7 +269,7 @@ def test_sources_cost_three_queries_however_many_providers_then_none_from_cache(
 
 
 def test_editing_a_provider_reaches_the_next_request(
-    api_client, make_movie, make_provider, provider_server
+    api_client, make_movie, make_provider, provider_server, django_capture_on_commit_callbacks
 ):
     base = provider_server("healthy").base_url
     first = make_provider(base, priority=10)
@@ -277,15 +277,19 @@ def test_editing_a_provider_reaches_the_next_request(
     movie = make_movie()
     assert order(sources_of(api_client, movie)[1]) == [first.slug, second.slug]
 
-    second.priority = 1
-    second.save()
+    # Each edit commits (the cache moves on at commit: tests/streaming/test_invalidation.py).
+    with django_capture_on_commit_callbacks(execute=True):
+        second.priority = 1
+        second.save()
     assert order(sources_of(api_client, movie)[1]) == [second.slug, first.slug]
 
-    first.enabled = False
-    first.save(update_fields=["enabled"])
+    with django_capture_on_commit_callbacks(execute=True):
+        first.enabled = False
+        first.save(update_fields=["enabled"])
     assert order(sources_of(api_client, movie)[1]) == [second.slug]
 
-    second.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        second.delete()
     assert sources_of(api_client, movie)[0] == 503
 
 
@@ -302,12 +306,15 @@ def test_health_probes_do_not_empty_the_cache(
         assert sources_of(api_client, movie)[0] == 200
 
 
-def test_an_unpublished_movie_has_no_sources(api_client, make_movie, make_provider):
+def test_an_unpublished_movie_has_no_sources(
+    api_client, make_movie, make_provider, django_capture_on_commit_callbacks
+):
     make_provider("https://player.example.org")
     movie = make_movie()
     assert sources_of(api_client, movie)[0] == 200
 
-    set_published(movie_ids=[movie.pk], published=False)
+    with django_capture_on_commit_callbacks(execute=True):  # cached sources drop at commit
+        set_published(movie_ids=[movie.pk], published=False)
 
     status, body = sources_of(api_client, movie)
     assert status == 404
@@ -471,7 +478,12 @@ def test_probes_are_on_the_beat_schedule():
 
 
 def test_responses_have_the_shape_the_api_documentation_promises(
-    api_client, make_movie, make_provider, provider_server, probe_all
+    api_client,
+    make_movie,
+    make_provider,
+    provider_server,
+    probe_all,
+    django_capture_on_commit_callbacks,
 ):
     from streaming.api import (
         EmbedSerializer,
@@ -501,10 +513,11 @@ def test_responses_have_the_shape_the_api_documentation_promises(
         assert set(source["health"]) == fields(HealthSerializer)
     assert listing["sources"][0]["health"]["checked_at"].endswith("Z")
 
-    dying.delete()
-    Provider.objects.update(enabled=False)
-    for provider in Provider.objects.all():
-        provider.save()  # through save(), so cached sources are dropped
+    with django_capture_on_commit_callbacks(execute=True):  # cached sources drop at commit
+        dying.delete()
+        Provider.objects.update(enabled=False)
+        for provider in Provider.objects.all():
+            provider.save()  # through save(), so cached sources are dropped
     assert set(api_client.get(f"/api/streaming/sources/{movie.pk}").json()) == (
         fields(NoSourcesSerializer)
     )

@@ -350,7 +350,7 @@ def test_with_local_memory_an_edit_in_this_process_shows_at_once(local_memory, n
 
 
 def test_with_local_memory_another_process_edit_arrives_within_the_window(
-    local_memory, private_redis, namespace
+    local_memory, private_redis, namespace, clock
 ):
     local_memory.CACHE_LOCAL_SECONDS = 0.3
     cache.cached(namespace, "movie", 10, loader=Loader("before"), ttl=60)
@@ -359,7 +359,7 @@ def test_with_local_memory_another_process_edit_arrives_within_the_window(
     backend.client.get_client(write=True).incr(backend.make_key(f"{namespace}:version"))
 
     within = cache.cached(namespace, "movie", 10, loader=Loader("after"), ttl=60)
-    time.sleep(0.3)
+    clock.advance(0.3)
     after = cache.cached(namespace, "movie", 10, loader=Loader("after"), ttl=60)
 
     assert (within.status, within.value) == ("hit", "before")  # the documented window

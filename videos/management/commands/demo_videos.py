@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from catalog.models import Movie
+from streamsite import clock
 from videos import ffmpeg, pipeline, services
 from videos.ladder import Encoding
 from videos.models import VideoAsset
@@ -103,10 +104,9 @@ def subtitles(length: int) -> str:
     cues = ["WEBVTT", ""]
     for start in range(0, length, SUBTITLE_EVERY_SECONDS):
         end = min(length, start + SUBTITLE_EVERY_SECONDS - 1)
-        cues += [f"{clock(start)} --> {clock(end)}", f"StreamSite demo clip, second {start}.", ""]
+        cues += [
+            f"{clock.webvtt(start * 1000)} --> {clock.webvtt(end * 1000)}",
+            f"StreamSite demo clip, second {start}.",
+            "",
+        ]
     return "\n".join(cues)
-
-
-def clock(total: int) -> str:
-    minutes, secs = divmod(total, 60)
-    return f"00:{minutes:02d}:{secs:02d}.000"
