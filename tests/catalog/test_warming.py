@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from catalog import tasks
+from catalog import tasks, warming
 from catalog.models import Movie
 from streamsite import cache
 from streamsite.celery import app
@@ -78,6 +78,22 @@ def test_warming_is_not_held_back_by_visitor_rate_limits(client, catalog, settin
     call_command("warm_cache", "--top", "5", verbosity=0)
 
     assert x_cache(client, f"/api/movies/{catalog[-1].pk}") == "HIT"
+
+
+def test_visitors_stay_rate_limited_while_and_after_the_cache_is_warmed(client, catalog, settings):
+    # Tasks run inside the web process here, as in the demo: the warm must not switch the
+    # shield off for the visitors that process serves meanwhile.
+    settings.RATELIMITS = {**settings.RATELIMITS, "anonymous": "2/minute"}
+    during: list[list[int]] = []
+
+    def meanwhile(position: int, *progress: object) -> None:
+        if position == 1:
+            during.append([client.get("/api/genres").status_code for _ in range(3)])
+
+    warming.warm_catalog(top_n=1, progress=meanwhile)
+
+    assert during == [[200, 200, 429]]
+    assert client.get("/api/genres").status_code == 429
 
 
 def test_a_negative_top_is_refused():
