@@ -15,6 +15,7 @@ from progress import services as progress
 from streaming import sources
 from streaming.api import MAX_START_SECONDS
 from streaming.providers.base import HLS, Source, Track
+from streamsite import clock
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
         "hls_server": next((server for server in servers if server.is_hls), None),
         "embed_server": next((server for server in servers if not server.is_hls), None),
         "start_position": start_position,
-        "start_label": clock(start_position) if start_position else "",
+        "start_label": clock.position(start_position) if start_position else "",
         "progress_token": (
             progress.playback_token(user_id=request.user.pk, movie_id=movie.pk)
             if request.user.is_authenticated
@@ -112,10 +113,3 @@ def saved_start(request: HttpRequest, movie: Movie) -> int | None:
     user_id = request.user.pk if request.user.is_authenticated else None
     seconds = int(progress.resume_position(user_id=user_id, movie_id=movie.pk))
     return seconds if 0 < seconds <= MAX_START_SECONDS else None
-
-
-def clock(seconds: int) -> str:
-    """90 → ``1:30``, 3725 → ``1:02:05``: how a player shows a position."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

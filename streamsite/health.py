@@ -38,7 +38,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from streamsite import redis as project_redis
 from streamsite.db_router import check_replicas
+from streamsite.localcache import LocalCache
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ OK, DEGRADED, FAIL = "ok", "degraded", "fail"
 _RANK = {OK: 0, DEGRADED: 1, FAIL: 2}
 Check = dict[str, Any]
 
-_cache: dict[str, Any] = {"until": 0.0, "report": None}
+_reports = LocalCache(maxsize=1)
 _lock = threading.Lock()
 
 
@@ -83,15 +85,11 @@ def cached_report() -> dict[str, Any]:
     with _lock:
         # Under the lock on purpose: concurrent polls wait for one round of checks instead
         # of each running their own against a struggling database.
-        if _cache["until"] <= time.monotonic():
-            _cache["report"] = report()
-            _cache["until"] = time.monotonic() + settings.HEALTH_CACHE_SECONDS
-        return _cache["report"]
+        return _reports.get_or_set("report", report, settings.HEALTH_CACHE_SECONDS)
 
 
 def forget_report() -> None:
-    with _lock:
-        _cache["until"] = 0.0
+    _reports.clear()
 
 
 def report() -> dict[str, Any]:
@@ -119,12 +117,7 @@ def check_database() -> Check:
 
 
 def _ping(url: str) -> None:
-    timeout = settings.HEALTH_TIMEOUT_SECONDS
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    try:
-        client.ping()
-    finally:
-        client.close()
+    project_redis.for_url(url, timeout=settings.HEALTH_TIMEOUT_SECONDS).ping()
 
 
 def check_redis() -> Check:

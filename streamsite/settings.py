@@ -254,7 +254,8 @@ CACHE_STALE_TTL = env_int("CACHE_STALE_TTL", 86_400, minimum=1)
 CACHE_LOCK_TIMEOUT = env_float("CACHE_LOCK_TIMEOUT", 30.0, minimum=0.1)
 # ...and other requests wait this long for its result before serving stale or loading too.
 CACHE_LOCK_WAIT = env_float("CACHE_LOCK_WAIT", 0.5, minimum=0.0)
-# After a cache-server error a process leaves it alone this long (0: retry every time).
+# After a Redis error a process leaves that Redis alone this long (0: retry every time): the
+# cache, the progress buffer, the shield and the breakers alike (streamsite/outage.py).
 CACHE_OUTAGE_COOLDOWN = env_float("CACHE_OUTAGE_COOLDOWN", 2.0, minimum=0.0)
 # Seconds a process may answer from its own memory (versions and entries it read) before
 # asking Redis again. 0: every read asks Redis, and an edit is seen everywhere at once. Above
