@@ -57,12 +57,6 @@ class MovieData:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-@dataclass
-class UpsertResult:
-    created: int = 0
-    updated: int = 0
-
-
 def upsert_genres(*, genres: Iterable[GenreData]) -> dict[str, Genre]:
     """Create or rename genres by TMDb id (or by name when there is none); returns them by name.
 
@@ -186,17 +180,6 @@ def _upsert_people(credits: list[CreditData]) -> dict[tuple[str, object], Person
             person.profile_path = data.profile_path[:255] or person.profile_path
             person.save(update_fields=["name", "profile_path"])
     return found
-
-
-def upsert_movies(*, movies: Iterable[MovieData], publish: bool = False) -> UpsertResult:
-    result = UpsertResult()
-    for data in movies:
-        _, created = upsert_movie(data=data, publish=publish)
-        if created:
-            result.created += 1
-        else:
-            result.updated += 1
-    return result
 
 
 def unique_movie_slug(title: str, release_date: dt.date | None, tmdb_id: int) -> str:

@@ -83,14 +83,6 @@ def movie_credits(tmdb_id: int) -> tuple[CreditData, ...]:
     return _credits(_get(f"/movie/{int(tmdb_id)}/credits"))
 
 
-def search_movies(
-    query: str, *, page: int = 1, genres_by_id: dict[int, GenreData] | None = None
-) -> list[MovieData]:
-    """``GET /search/movie``. Without ``genres_by_id`` the results leave genres unset (None)."""
-    body = _get("/search/movie", {"query": query, "page": page, "include_adult": "false"})
-    return [_movie(item, genres_by_id=genres_by_id) for item in _list(body, "results")]
-
-
 # --- HTTP -----------------------------------------------------------------------------------
 
 

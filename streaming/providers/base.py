@@ -1,10 +1,10 @@
 """The one interface every source of a movie implements, and the values it deals in.
 
-An adapter answers four questions about one provider: the player URL of a movie
-(``embed_url``), the sources it offers for a movie (``sources``), its health (``status``), and
-which movies it can play for a title query (``search``). Building URLs never touches the network;
-only :func:`check_health` does, and it is what the health probe (and the optional live check)
-runs, through ``streamsite.resilience`` with the provider's own timeout and circuit breaker.
+An adapter answers one question about one provider: the sources it offers for a movie
+(``sources``), each of which builds its player URL (``Source.url``). Building URLs never touches
+the network; only :func:`check_health` does, and it is what the health probe (and the optional
+live check) runs, through ``streamsite.resilience`` with the provider's own timeout and circuit
+breaker.
 """
 
 from __future__ import annotations
@@ -155,21 +155,6 @@ class ProbeResult:
     latency_ms: int | None = None
 
 
-@dataclass(frozen=True)
-class SearchHit:
-    tmdb_id: int
-    title: str
-    year: int | None
-    url: str
-
-
-class Adapter(Protocol):
-    def embed_url(self, movie: MovieLike, *, start: int | None = None, **opts: str) -> str: ...
-    def sources(self, movie: MovieLike) -> list[Source]: ...
-    def status(self) -> ProviderStatus: ...
-    def search(self, query: str) -> list[SearchHit]: ...
-
-
 def normalize_color(value: str) -> str:
     """``#E50914``, ``e50914`` or ``f00`` → ``e50914`` / ``ff0000``: six hex digits, no ``#``.
 
@@ -181,10 +166,6 @@ def normalize_color(value: str) -> str:
         raise ValueError("Give a colour as 3 or 6 hex digits, e.g. e50914.")
     digits = match.group(1).lower()
     return "".join(c * 2 for c in digits) if len(digits) == 3 else digits
-
-
-class SourceUnavailable(LookupError):
-    """An adapter has no source for the movie asked about."""
 
 
 def circuit_status(breaker_name: str, health: Health = Health()) -> ProviderStatus:

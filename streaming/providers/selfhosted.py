@@ -7,15 +7,7 @@ answer is built (``Source.url``), not here: what this adapter returns is cached.
 
 from __future__ import annotations
 
-from streaming.providers.base import (
-    HLS,
-    MovieRef,
-    ProviderStatus,
-    SearchHit,
-    Source,
-    SourceUnavailable,
-    Track,
-)
+from streaming.providers.base import HLS, MovieRef, Source, Track
 from videos import services as videos
 
 SLUG = "self-hosted"
@@ -23,12 +15,6 @@ NAME = "StreamSite"
 
 
 class SelfHostedHLS:
-    def embed_url(self, movie: MovieRef, *, start: int | None = None, **opts: str) -> str:
-        found = self.sources(movie)
-        if not found:
-            raise SourceUnavailable(f"no self-hosted video for movie {movie.id}")
-        return found[0].url()
-
     def sources(self, movie: MovieRef) -> list[Source]:
         asset = videos.playing_asset(movie_id=movie.id)
         if asset is None:
@@ -49,10 +35,3 @@ class SelfHostedHLS:
                 thumbnails=asset.thumbnails,
             )
         ]
-
-    def status(self) -> ProviderStatus:
-        # Served by our own nginx: there is no remote circuit to open.
-        return ProviderStatus(circuit="closed")
-
-    def search(self, query: str) -> list[SearchHit]:
-        return []

@@ -2,24 +2,13 @@
 
 Most embed players share one of two shapes, ``/embed/movie/{tmdb_id}`` and ``/movie/{tmdb_id}``,
 differing only in the names of their query parameters, so a row in the admin is all a new
-provider needs. None of them has a search API, but every one is keyed by TMDb id: searching
-TMDb finds what they can play.
+provider needs. Every one is keyed by TMDb id.
 """
 
 from __future__ import annotations
 
-from catalog import tmdb
 from streaming.models import Provider
-from streaming.providers.base import (
-    EMBED,
-    Health,
-    HealthCheck,
-    MovieLike,
-    ProviderStatus,
-    SearchHit,
-    Source,
-    circuit_status,
-)
+from streaming.providers.base import EMBED, Health, HealthCheck, MovieLike, Source
 
 
 class TemplateEmbed:
@@ -28,29 +17,8 @@ class TemplateEmbed:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
-    def embed_url(self, movie: MovieLike, *, start: int | None = None, **opts: str) -> str:
-        return self.source(movie).url(start=start, color=opts.get("color"))
-
     def sources(self, movie: MovieLike) -> list[Source]:
         return [self.source(movie)]
-
-    def status(self) -> ProviderStatus:
-        return circuit_status(self.provider.breaker_name, self.health())
-
-    def search(self, query: str) -> list[SearchHit]:
-        """Movies matching ``query`` on TMDb, each with this provider's player URL.
-
-        Raises ``catalog.tmdb.TMDbError`` when TMDb is unconfigured or unreachable.
-        """
-        return [
-            SearchHit(
-                tmdb_id=found.tmdb_id,
-                title=found.title,
-                year=found.release_date.year if found.release_date else None,
-                url=self.embed_url(found),
-            )
-            for found in tmdb.search_movies(query)
-        ]
 
     def source(self, movie: MovieLike) -> Source:
         provider = self.provider

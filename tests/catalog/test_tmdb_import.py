@@ -665,25 +665,6 @@ def test_command_line_errors_print_one_line_and_exit_1(server, env, expected):
 # --- Client used by other apps ----------------------------------------------------------------
 
 
-def test_search_movies_maps_tmdb_results_to_movie_data(server):
-    found = {
-        "page": 1,
-        "results": [list_item(550, "Fight Club", [18]), list_item(14, "Fight Club II", [])],
-        "total_pages": 1,
-        "total_results": 2,
-    }
-    server.expect_request("/3/search/movie").respond_with_json(found)
-
-    movies = tmdb.search_movies("fight club")
-
-    assert [(m.tmdb_id, m.title, m.release_date) for m in movies] == [
-        (550, "Fight Club", dt.date(1999, 10, 15)),
-        (14, "Fight Club II", dt.date(1999, 10, 15)),
-    ]
-    assert movies[0].genres is None  # not known from a search: leave stored genres alone
-    assert received(server, "/3/search/movie")[0].args["query"] == "fight club"
-
-
 def test_open_tmdb_circuit_fails_fast_as_tmdb_unavailable(server, settings):
     settings.CIRCUIT_FAILURE_THRESHOLD = 1
     settings.OUTBOUND_MAX_ATTEMPTS = 1
