@@ -15,20 +15,22 @@ class AccountsConfig(AppConfig):
         from accounts.backends import forget_cached_user
         from accounts.models import ApiKey, Profile
 
-        # Signals only invalidate caches: a key edited in this process (revoked in the admin)
-        # is re-read by the rate limiter on its next use...
-        post_save.connect(
-            lambda **kwargs: services.forget_cached_api_keys(), sender=ApiKey, weak=False
-        )
+        # Signals only invalidate caches. A key saved or deleted anywhere (revoked in the
+        # admin) is read again from the database by its next request, in every process...
+        def api_key_changed(instance: ApiKey, **kwargs: Any) -> None:
+            services.forget_api_key(instance)
 
-        # ...and a user or profile saved or deleted anywhere is re-read from the database by
-        # the next request that authenticates as that user (accounts/backends.py).
+        # ...and so is a user or profile saved or deleted, with the user's API keys, which are
+        # cached together with their user (accounts/backends.py, accounts/services.py).
         def user_changed(instance: Any, **kwargs: Any) -> None:
             forget_cached_user(instance.pk)
+            services.forget_api_keys(user_ids=[instance.pk])
 
         def profile_changed(instance: Profile, **kwargs: Any) -> None:
             forget_cached_user(instance.user_id)
+            services.forget_api_keys(user_ids=[instance.user_id])
 
         for signal in (post_save, post_delete):
+            signal.connect(api_key_changed, sender=ApiKey, weak=False)
             signal.connect(user_changed, sender=get_user_model(), weak=False)
             signal.connect(profile_changed, sender=Profile, weak=False)

@@ -1,7 +1,7 @@
-"""DRF authentication for ``Authorization: Api-Key <key>``.
+"""DRF authentication for ``Authorization: Api-Key <key>``, answered by the request's identity.
 
-The header parsing lives in :func:`api_key_from_header` so the rate-limit middleware reads the
-header exactly the way DRF does, and the key lookup lives in ``accounts.services``.
+The key is checked once per request by ``accounts.identity`` (the one authentication step, which
+the rate limiter reads too); this class only tells DRF the result.
 """
 
 from __future__ import annotations
@@ -13,31 +13,28 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts import services
+from accounts.identity import API_KEY_SCHEME as SCHEME
+from accounts.identity import Identity
 from accounts.models import ApiKey
 
-SCHEME = "Api-Key"
 
-
-def api_key_from_header(header: str | None) -> str | None:
-    """The raw key of an ``Api-Key <key>`` Authorization header, else None."""
-    if not header:
-        return None
-    scheme, _, key = header.strip().partition(" ")
-    if scheme.lower() != SCHEME.lower():
-        return None
-    return key.strip() or None
+def identity_of(request: Request) -> Identity:
+    """The identity the authentication middleware put on the request (made here without it)."""
+    found = getattr(request._request, "identity", None)
+    if found is None:
+        found = request._request.identity = Identity(request._request)  # type: ignore[attr-defined]
+    return found
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[AbstractBaseUser, ApiKey] | None:
-        header = request.META.get("HTTP_AUTHORIZATION")
-        raw_key = api_key_from_header(header)
-        if raw_key is None:
+        identity = identity_of(request)
+        if identity.raw_api_key is None:
+            header = request.META.get("HTTP_AUTHORIZATION")
             if header and header.strip().lower() == SCHEME.lower():
                 raise exceptions.AuthenticationFailed("Api-Key header has no key.")
             return None
-        api_key = services.request_api_key(request._request, raw_key)
+        api_key = identity.api_key
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         return api_key.user, api_key

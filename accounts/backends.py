@@ -33,7 +33,11 @@ def user_cache_key(user_id: Any) -> str:
 
 
 def forget_cached_user(user_id: Any) -> None:
-    key = user_cache_key(user_id)
+    mark_changed(user_cache_key(user_id))
+
+
+def mark_changed(key: str) -> None:
+    """Replace the cached copy under ``key`` by the "changed" marker, now and on commit."""
     cache.set(key, _CHANGED, _CHANGED_SECONDS)
     transaction.on_commit(lambda: cache.set(key, _CHANGED, _CHANGED_SECONDS))
 

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.http import HttpRequest
+from django.db.models import Q
 from django.utils import timezone
 
-from accounts.backends import forget_cached_user
+from accounts.backends import forget_cached_user, mark_changed
 from accounts.models import ApiKey, Profile, Tier, hash_key
+from streamsite import cache
+from streamsite.localcache import LocalCache
 
 # last_used_at is written at most this often per key: an API client making 20 requests a
 # second must not turn every read into a database write.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
-# Bounds the in-process caches below; a flood of random keys must not grow memory forever.
-_CACHE_MAX_ENTRIES = 10_000
+# Keys whose last use this process has recorded within LAST_USED_RESOLUTION.
+_touched = LocalCache(maxsize=10_000)
 
 
 @dataclass(frozen=True)
@@ -44,83 +45,61 @@ def revoke_api_keys(*, key_ids: list[int]) -> int:
         changed = ApiKey.objects.filter(pk__in=key_ids, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
-    forget_cached_api_keys()
+    forget_api_keys(key_ids=key_ids)
     return changed
 
 
-def resolve_api_key(raw_key: str) -> ApiKey | None:
+def active_api_key(raw_key: str) -> ApiKey | None:
     """The active key matching ``raw_key`` with its user and profile, else None.
 
-    One indexed query (plus, at most once a minute per key, the last-used update). This is the
-    only place that decides whether a key is valid; DRF and the rate limiter both go through it.
+    The only place that decides whether a key is valid (``accounts.identity`` asks it once per
+    request for the shield and DRF alike). A valid key is cached with its user and profile for
+    ``API_KEY_CACHE_SECONDS``; revoking it, saving it, or any change to its user or profile
+    replaces the cached copy with a "changed" marker (:func:`forget_api_keys`), so the next
+    request, in any process, reads the database again. Unknown keys are never cached: a flood
+    of made-up keys must not fill the cache.
     """
-    api_key = (
-        ApiKey.objects.active()
-        .with_digest(hash_key(raw_key))
-        .select_related("user__profile")
-        .first()
-    )
+    digest = hash_key(raw_key)
+    cache_key = _api_key_cache_key(digest)
+    cached = cache.get(cache_key)
+    if isinstance(cached, ApiKey):
+        api_key: ApiKey | None = cached
+    else:
+        api_key = (
+            ApiKey.objects.active().with_digest(digest).select_related("user__profile").first()
+        )
+        if api_key is not None and cached is None:
+            cache.add(cache_key, api_key, settings.API_KEY_CACHE_SECONDS)
     if api_key is not None:
         _touch_last_used(api_key)
     return api_key
 
 
-def request_api_key(request: HttpRequest, raw_key: str) -> ApiKey | None:
-    """:func:`resolve_api_key` once per request, whoever asks first.
+def forget_api_keys(*, key_ids: Iterable[int] = (), user_ids: Iterable[int] = ()) -> None:
+    """Drop the cached copies of these keys and of every key of these users."""
+    digests = ApiKey.objects.filter(Q(pk__in=list(key_ids)) | Q(user_id__in=list(user_ids)))
+    for digest in digests.values_list("hashed_key", flat=True):
+        mark_changed(_api_key_cache_key(digest))
 
-    The rate limiter asks while Redis decides on the request, so the database and Redis are
-    waited for together; DRF's authentication, asking next, gets the same answer for free.
-    """
-    found = getattr(request, "_resolved_api_key", None)
-    if found is not None and found[0] == raw_key:
-        return found[1]
-    api_key = resolve_api_key(raw_key)
-    request._resolved_api_key = (raw_key, api_key)  # type: ignore[attr-defined]
-    return api_key
+
+def forget_api_key(api_key: ApiKey) -> None:
+    mark_changed(_api_key_cache_key(api_key.hashed_key))
+
+
+def _api_key_cache_key(digest: str) -> str:
+    return f"accounts:api-key:{digest}"
 
 
 def _touch_last_used(api_key: ApiKey) -> None:
-    now = timezone.now()
-    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+    # Each process writes at most once a minute per key; the filter makes concurrent processes
+    # agree, so only one of them writes within a minute.
+    if _touched.get(api_key.pk):
         return
-    # The filter makes concurrent processes agree: only one of them writes within a minute.
+    _touched.set(api_key.pk, True, LAST_USED_RESOLUTION.total_seconds())
+    now = timezone.now()
     ApiKey.objects.filter(pk=api_key.pk).stale_use(now, LAST_USED_RESOLUTION).update(
         last_used_at=now
     )
-    api_key.last_used_at = now
-
-
-# --- Cached lookup for the rate limiter -------------------------------------------------------
-
-_key_cache: dict[str, tuple[float, int | None]] = {}
-_key_cache_lock = threading.Lock()
-
-
-def cached_api_key_id(raw_key: str) -> int | None:
-    """The id of the active key ``raw_key``, remembered in this process for a while.
-
-    The rate limiter only needs to know which bucket a request belongs to; authentication
-    itself (DRF, through :func:`resolve_api_key`) always asks the database, so a revoked key is
-    refused at once and is merely counted in the api tier for at most
-    ``API_KEY_CACHE_SECONDS`` more. The same queryset methods decide what is active, but only
-    the id is read: no join, and the last-used time is DRF's to record.
-    """
-    digest = hash_key(raw_key)
-    now = time.monotonic()
-    cached = _key_cache.get(digest)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    key_id = ApiKey.objects.active().with_digest(digest).values_list("pk", flat=True).first()
-    with _key_cache_lock:
-        if len(_key_cache) >= _CACHE_MAX_ENTRIES:
-            _key_cache.clear()
-        _key_cache[digest] = (now + settings.API_KEY_CACHE_SECONDS, key_id)
-    return key_id
-
-
-def forget_cached_api_keys() -> None:
-    with _key_cache_lock:
-        _key_cache.clear()
 
 
 # --- Tiers ----------------------------------------------------------------------------------
@@ -138,9 +117,11 @@ def set_premium(*, user_ids: list[int], premium: bool) -> None:
         Profile.objects.bulk_create(
             [Profile(user_id=uid, is_premium=premium) for uid in user_ids if uid not in existing]
         )
-        # Bulk writes send no signals: drop the cached users (with their profiles) here.
+        # Bulk writes send no signals: drop the cached users (with their profiles) here, and
+        # their API keys, cached with them.
         for user_id in user_ids:
             forget_cached_user(user_id)
+        forget_api_keys(user_ids=user_ids)
 
 
 def user_tier(user: AbstractBaseUser | AnonymousUser) -> Tier:

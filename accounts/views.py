@@ -19,9 +19,11 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from accounts import devices, history
 from accounts.forms import ConfirmForm, EmailForm, SignupForm
 from shield.client_ip import client_ip
+from shield.decorators import LOGIN, SIGNUP, rate_limit
 from shield.detection import record_failed_login
 
 
+@rate_limit(SIGNUP)
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
@@ -38,6 +40,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/signup.html", context, status=status)
 
 
+@rate_limit(LOGIN)
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True

@@ -288,7 +288,7 @@ class Movie(models.Model):
         return reverse("catalog:detail", kwargs={"slug": self.slug})
 
     def get_watch_url(self) -> str:
-        return reverse("catalog:watch", kwargs={"slug": self.slug})
+        return reverse("streaming:watch", kwargs={"slug": self.slug})
 
     @property
     def year(self) -> int | None:

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from catalog import views
-from streaming import views as streaming_views
 
 app_name = "catalog"
 
@@ -12,7 +11,6 @@ urlpatterns = [
     path("movies/<slug:slug>/", views.detail, name="detail"),
     path("my-list/", views.my_list, name="my-list"),
     path("my-list/<int:movie_id>/", views.change_my_list, name="my-list-change"),
-    path("watch/<slug:slug>/", streaming_views.watch, name="watch"),
     path("artwork/<slug:slug>/poster.svg", views.poster, name="poster"),
     path("artwork/<slug:slug>/backdrop.svg", views.backdrop, name="backdrop"),
 ]

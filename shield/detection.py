@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -30,6 +29,7 @@ from shield import client_ip, local_blocks, services, store
 from shield.local_blocks import Blocked
 from shield.models import Reason
 from shield.ratelimit import parse_limit
+from streamsite import clock
 
 # Setting key and environment variable of each signal's threshold.
 SIGNAL_VARIABLES = {
@@ -114,7 +114,7 @@ def _take_pending(ip: str, weight: int) -> int | None:
     """Count a request from ``ip`` as ``weight`` (0 or 1); returns how many to report to Redis
     now, or None when no check is due yet. A check is due every SHIELD_COUNT_BATCH counted
     requests and every SHIELD_CHECK_SECONDS, so uncounted ones still learn of a block."""
-    now = time.monotonic()
+    now = clock.monotonic()
     with _pending_lock:
         entry = _pending.get(ip)
         if entry is None:
@@ -170,10 +170,10 @@ def observe_request(ip: str, *, accountable: Callable[[], bool] | None = None) -
             _OBSERVE_REQUEST, keys=[keys.block, keys.requests], args=[limit.get_expiry(), count]
         )
     except store.RedisError as exc:
-        store.failed("DDoS detection", exc)
+        store.failed(exc)
         return None
     if reason is not None:
-        blocked = Blocked(reason=reason.decode(), expires_at=time.time() + int(value) / 1000)
+        blocked = Blocked(reason=reason.decode(), expires_at=clock.time() + int(value) / 1000)
         local_blocks.remember(ip, blocked)
         _forget_pending(ip)
         return blocked
@@ -200,7 +200,7 @@ def observe_error(ip: str, path: str, status: int) -> Blocked | None:
             ],
         )
     except store.RedisError as exc:
-        store.failed("DDoS detection", exc)
+        store.failed(exc)
         return None
     if int(missing) > missing_limit.amount:
         return _block(ip, Reason.MISSING_PATHS, int(missing), missing_limit)
@@ -217,7 +217,7 @@ def record_failed_login(ip: str) -> Blocked | None:
     try:
         count = store.run(_COUNT, keys=[services.keys_for(ip).logins], args=[limit.get_expiry()])
     except store.RedisError as exc:
-        store.failed("DDoS detection", exc)
+        store.failed(exc)
         return None
     if int(count) > limit.amount:
         return _block(ip, Reason.FAILED_LOGINS, int(count), limit)
@@ -229,11 +229,11 @@ def _block(ip: str, reason: Reason, count: int, limit: RateLimitItem) -> Blocked
     try:
         duration = services.block(ip=ip, reason=reason, evidence=evidence)
     except store.RedisError as exc:
-        store.failed("DDoS detection", exc)
+        store.failed(exc)
         return None
     if duration is None:
         return None  # another worker blocked it a moment ago; the next request will see it
-    blocked = Blocked(reason=reason.value, expires_at=time.time() + duration)
+    blocked = Blocked(reason=reason.value, expires_at=clock.time() + duration)
     local_blocks.remember(ip, blocked)
     _forget_pending(ip)
     return blocked

@@ -9,14 +9,12 @@ within those few seconds.
 from __future__ import annotations
 
 import math
-import threading
-import time
 from dataclasses import dataclass
 
 from django.conf import settings
 
-# Bounds memory under a flood from many addresses; clearing everything only costs lookups.
-_MAX_ENTRIES = 10_000
+from streamsite import clock
+from streamsite.localcache import LocalCache
 
 
 @dataclass(frozen=True)
@@ -25,33 +23,24 @@ class Blocked:
     expires_at: float  # epoch seconds
 
     def retry_after(self, now: float | None = None) -> int:
-        return max(1, math.ceil(self.expires_at - (time.time() if now is None else now)))
+        return max(1, math.ceil(self.expires_at - (clock.time() if now is None else now)))
 
 
-_entries: dict[str, tuple[float, Blocked]] = {}
-_lock = threading.Lock()
+# Bounded under a flood from many addresses: the least recently seen are dropped first.
+_blocks = LocalCache(maxsize=10_000)
 
 
 def remember(ip: str, blocked: Blocked) -> None:
-    keep = min(blocked.expires_at - time.time(), float(settings.SHIELD_BLOCK_CACHE_SECONDS))
-    if keep <= 0:
-        return
-    with _lock:
-        if len(_entries) >= _MAX_ENTRIES:
-            _entries.clear()
-        _entries[ip] = (time.monotonic() + keep, blocked)
+    keep = min(blocked.expires_at - clock.time(), float(settings.SHIELD_BLOCK_CACHE_SECONDS))
+    _blocks.set(ip, blocked, keep)
 
 
 def recall(ip: str) -> Blocked | None:
-    entry = _entries.get(ip)
-    if entry is None or entry[0] <= time.monotonic():
-        return None
-    return entry[1]
+    return _blocks.get(ip)
 
 
 def forget(ip: str | None = None) -> None:
-    with _lock:
-        if ip is None:
-            _entries.clear()
-        else:
-            _entries.pop(ip, None)
+    if ip is None:
+        _blocks.clear()
+    else:
+        _blocks.pop(ip)

@@ -1,14 +1,15 @@
-"""Shield middleware: client IP and blocks first, rate limits once the user is known.
+"""Shield middleware: client IP and blocks first, rate limits once the view is known.
 
 ``ShieldMiddleware`` sits right after WhiteNoise, before sessions: it resolves the client IP,
 refuses blocked clients with a 403 before anything else runs, and feeds DDoS detection.
-``RateLimitMiddleware`` sits after authentication (the tier depends on the user or API key) and
-applies the sliding-window limits to every ``/api/`` route and to sign-in and sign-up POSTs.
-For an API key it looks the key up in the database while Redis decides, so one wait covers
-both, and DRF's authentication reuses that lookup. A client just refused is refused again from
-process memory until its window frees, with no Redis call and no query.
+``RateLimitMiddleware`` applies the sliding-window limits in ``process_view``, in the bucket the
+view declares (``shield.decorators``: the caller's tier by default on the API, the player's own
+bucket for heartbeats, sign-in and sign-up form posts per address and username). Who is asking
+comes from ``request.identity``, the one authentication step of accounts (API key, a token
+another app vouches for, or the session), which the shield reads but does not import. A client
+just refused is refused again from process memory until its window frees, with no Redis call.
 
-Rate-limit headers on every limited response::
+Rate-limit headers on every limited API response::
 
     RateLimit-Limit / X-RateLimit-Limit          requests allowed in the window
     RateLimit-Remaining / X-RateLimit-Remaining  requests left now
@@ -22,32 +23,25 @@ When Redis is unavailable requests are let through uncounted and these headers a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from limits import RateLimitItem
 
-from accounts import services as accounts
-from accounts.authentication import api_key_from_header
-from accounts.models import Tier
-from progress import services as progress
-from shield import detection, ratelimit
+from shield import decorators, detection, ratelimit
 from shield.client_ip import client_ip
 from shield.local_blocks import Blocked
 from shield.ratelimit import Decision
 from streamsite.api import is_api, json_error
 
-# The player's progress heartbeats have their own bucket (RATELIMIT_PROGRESS), so watching a
-# film never eats into the browsing allowance and vice versa.
-PROGRESS_PREFIX = "/api/streaming/progress/"
+ANONYMOUS = "anonymous"  # the tier of a client known only by its address
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 
@@ -90,16 +84,13 @@ class ShieldMiddleware:
 def _keyed_api_call(request: HttpRequest) -> bool:
     """An API call with a valid API key: its tier's limit governs it, not flood detection.
 
-    The key's validity comes from the rate limiter's in-process cache (one query per key per
-    API_KEY_CACHE_SECONDS), so a made-up key is counted like any anonymous request.
+    A made-up key is counted like any anonymous request.
     """
-    if not is_api(request.path):
-        return False
-    raw_key = api_key_from_header(request.META.get("HTTP_AUTHORIZATION"))
-    if not raw_key:
+    identity = getattr(request, "identity", None)
+    if identity is None or not is_api(request.path):
         return False
     try:
-        return accounts.cached_api_key_id(raw_key) is not None
+        return identity.api_key is not None
     except DatabaseError:
         return False
 
@@ -135,89 +126,79 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not settings.SHIELD_ENABLED:
-            return self.get_response(request)
-        checks = checks_for(request)
-        decision: Decision | None = None
-        for check in checks:
-            pending = ratelimit.begin(check.item, check.key, tier=check.tier)
-            try:
-                if pending.waiting and check.tier == Tier.API.value:
-                    # While Redis decides, look the key up in the database as DRF's
-                    # authentication is about to: the two waits overlap, DRF reuses the answer.
-                    _resolve_api_key(request)
-            finally:
-                decision = pending.result()  # read in any case: the connection must be clear
-            if decision is not None and not decision.allowed:
-                return with_headers(request, too_many_requests(request, decision), decision)
         response = self.get_response(request)
-        return with_headers(request, response, decision)
+        if not hasattr(request, "_ratelimit_decision"):
+            # No view was reached (an unknown path, a request refused before its view): it
+            # is counted as one in the default bucket, and refused if that one is full.
+            response = self.limit(request, None) or response
+        return with_headers(request, response, request._ratelimit_decision)  # type: ignore[attr-defined]
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        return self.limit(request, decorators.bucket_of(view))
+
+    def limit(self, request: HttpRequest, bucket: str | None) -> HttpResponse | None:
+        """Count the request in ``bucket``; a 429 response when over a limit, else None."""
+        request._ratelimit_decision = None  # type: ignore[attr-defined]
+        if not settings.SHIELD_ENABLED:
+            return None
+        for check in checks_for(request, bucket):
+            decision = ratelimit.decide(check.item, check.key, tier=check.tier)
+            request._ratelimit_decision = decision  # type: ignore[attr-defined]
+            if decision is not None and not decision.allowed:
+                return too_many_requests(request, decision)
+        return None
 
 
-def checks_for(request: HttpRequest) -> list[Check]:
-    path = request.path
-    if is_exempt(path) or path.startswith(tuple(settings.RATELIMIT_EXEMPT_PATHS)):
+def checks_for(request: HttpRequest, bucket: str | None) -> list[Check]:
+    """The limits a request to a view declaring ``bucket`` is counted against."""
+    if bucket is None:
+        bucket = decorators.TIER if is_api(request.path) else decorators.EXEMPT
+    if bucket == decorators.EXEMPT or is_exempt(request.path):
         return []
-    if request.method == "POST" and not is_api(path):
-        return _form_checks(request, path)
-    if not is_api(path):
+    if request.path.startswith(tuple(settings.RATELIMIT_EXEMPT_PATHS)):
         return []
-    if path.startswith(PROGRESS_PREFIX):
-        # A heartbeat's playback token names its viewer: the bucket is found without reading
-        # the session and user, which is what the token is for (progress/tokens.py).
-        viewer = progress.heartbeat_viewer(request)
-        if viewer is not None:
-            return [Check(ratelimit.configured("progress"), f"progress:user:{viewer}", "progress")]
-        tier, identity = identify(request)
-        return [Check(ratelimit.configured("progress"), f"progress:{identity}", tier.value)]
-    tier, identity = identify(request)
-    return [Check(ratelimit.configured(tier.value), f"{tier.value}:{identity}", tier.value)]
+    if bucket in (decorators.LOGIN, decorators.SIGNUP):
+        return _form_checks(request, bucket) if request.method == "POST" else []
+    if bucket == decorators.PROGRESS:
+        token = getattr(getattr(request, "identity", None), "token", None)
+        if token is not None:
+            # A heartbeat's playback token names its viewer: the bucket is found without
+            # reading the session and user, which is what the token is for.
+            key = f"progress:user:{token.user_id}"
+            return [Check(ratelimit.configured("progress"), key, "progress")]
+        tier, client = identify(request)
+        return [Check(ratelimit.configured("progress"), f"progress:{client}", tier)]
+    tier, client = identify(request)
+    return [Check(ratelimit.configured(tier), f"{tier}:{client}", tier)]
 
 
-def _form_checks(request: HttpRequest, path: str) -> list[Check]:
+def _form_checks(request: HttpRequest, form: str) -> list[Check]:
     """Sign-in and sign-up: per IP and per username, where guessing and spam pay."""
-    for form in ("login", "signup"):
-        if path == reverse(f"accounts:{form}"):
-            ip = client_ip(request)
-            username = request.POST.get("username", "").strip().lower()[:150]
-            checks = [
-                Check(ratelimit.configured(f"{form}_ip"), f"{form}:ip:{ip}", Tier.ANONYMOUS.value)
-            ]
-            if username:
-                digest = hashlib.sha256(username.encode()).hexdigest()[:32]
-                checks.append(
-                    Check(
-                        ratelimit.configured(f"{form}_username"),
-                        f"{form}:user:{digest}",
-                        Tier.ANONYMOUS.value,
-                    )
-                )
-            return checks
-    return []
+    ip = client_ip(request)
+    username = request.POST.get("username", "").strip().lower()[:150]
+    checks = [Check(ratelimit.configured(f"{form}_ip"), f"{form}:ip:{ip}", ANONYMOUS)]
+    if username:
+        digest = hashlib.sha256(username.encode()).hexdigest()[:32]
+        checks.append(
+            Check(ratelimit.configured(f"{form}_username"), f"{form}:user:{digest}", ANONYMOUS)
+        )
+    return checks
 
 
-def identify(request: HttpRequest) -> tuple[Tier, str]:
-    """The tier and the bucket identity: API key, else signed-in user, else client IP."""
-    try:
-        raw_key = api_key_from_header(request.META.get("HTTP_AUTHORIZATION"))
-        if raw_key:
-            key_id = accounts.cached_api_key_id(raw_key)
-            if key_id is not None:
-                return Tier.API, f"key:{key_id}"
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            return accounts.user_tier(user), f"user:{user.pk}"
-    except DatabaseError:
-        # The view will fail or serve stale data on its own; limit by address meanwhile.
-        pass
-    return Tier.ANONYMOUS, f"ip:{client_ip(request)}"
-
-
-def _resolve_api_key(request: HttpRequest) -> None:
-    raw_key = api_key_from_header(request.META.get("HTTP_AUTHORIZATION"))
-    if raw_key:
-        with contextlib.suppress(DatabaseError):  # DRF asks again and reports it properly
-            accounts.request_api_key(request, raw_key)
+def identify(request: HttpRequest) -> tuple[str, str]:
+    """The tier and the bucket identity: API key, token or signed-in user, else client IP."""
+    identity = getattr(request, "identity", None)
+    if identity is not None:
+        try:
+            client = identity.client
+            if client is not None:
+                return identity.tier.value, client
+        except DatabaseError:
+            # The view will fail or serve stale data on its own; limit by address meanwhile.
+            pass
+    return ANONYMOUS, f"ip:{client_ip(request)}"
 
 
 def too_many_requests(request: HttpRequest, decision: Decision) -> HttpResponse:

@@ -20,9 +20,6 @@ class BlockQuerySet(models.QuerySet["Block"]):
     def active(self) -> BlockQuerySet:
         return self.filter(lifted_at__isnull=True, expires_at__gt=timezone.now())
 
-    def for_ip(self, ip: str) -> BlockQuerySet:
-        return self.filter(ip=ip)
-
 
 class Block(models.Model):
     ip = models.GenericIPAddressField("IP address", db_index=True)

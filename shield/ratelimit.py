@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -25,6 +22,8 @@ from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 
 from shield import store
+from streamsite import clock
+from streamsite.localcache import LocalCache
 from streamsite.metrics import RATELIMIT_DECISIONS
 
 # Environment variable behind each entry of settings.RATELIMITS, named in start-up errors.
@@ -50,7 +49,7 @@ class Decision:
 
     def reset_after(self, now: float | None = None) -> int:
         """Whole seconds until a slot frees up (at least 1, as Retry-After wants)."""
-        return max(1, math.ceil(self.reset_at - (time.time() if now is None else now)))
+        return max(1, math.ceil(self.reset_at - (clock.time() if now is None else now)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -92,29 +91,19 @@ def limiter() -> MovingWindowRateLimiter:
 def forget_limiters() -> None:
     """Start from empty windows: the demo's in-memory ones, and refusals this process recalls."""
     _limiter_for.cache_clear()
-    with _refusals_lock:
-        _refusals.clear()
+    _refusals.clear()
 
 
 def hit(item: RateLimitItem, key: str) -> Decision:
     """Count one request against ``item`` for ``key``; raises RedisError if Redis is down."""
-    return _start(item, key, item.key_for(key))()
-
-
-def _start(item: RateLimitItem, key: str, window: str) -> Callable[[], Decision]:
-    """Count one request; the function returned reads the decision. Both may raise RedisError.
-
-    ``window`` is ``item.key_for(key)``, which the caller has already computed.
-    """
     strategy = limiter()
     if isinstance(strategy.storage, RedisStorage):
-        return _start_redis(strategy.storage, item, window)
+        return _hit_redis(strategy.storage, item, item.key_for(key))
     allowed = strategy.hit(item, key)
     reset_at, remaining = strategy.get_window_stats(item, key)
-    decision = Decision(
+    return Decision(
         allowed=allowed, limit=item.amount, remaining=max(0, remaining), reset_at=reset_at
     )
-    return lambda: decision
 
 
 # The moving window on Redis, in one script and one round trip: it decides and reads the window
@@ -142,25 +131,18 @@ return {1, count + 1, oldest or ARGV[1]}
 """
 
 
-def _start_redis(storage: RedisStorage, item: RateLimitItem, window: str) -> Callable[[], Decision]:
+def _hit_redis(storage: RedisStorage, item: RateLimitItem, window: str) -> Decision:
     """``MovingWindowRateLimiter.hit`` then ``get_window_stats``, in one atomic Redis call."""
-    now, expiry = time.time(), item.get_expiry()
-    call = store.start(
-        _ACQUIRE_AND_READ,
-        keys=[storage.prefixed_key(window)],
-        args=[now, item.amount, expiry],
+    now, expiry = clock.time(), item.get_expiry()
+    granted, count, oldest = store.run(
+        _ACQUIRE_AND_READ, keys=[storage.prefixed_key(window)], args=[now, item.amount, expiry]
     )
-
-    def read() -> Decision:
-        granted, count, oldest = call.reply()
-        return Decision(
-            allowed=bool(granted),
-            limit=item.amount,
-            remaining=max(0, item.amount - int(count)),
-            reset_at=float(oldest) + expiry,
-        )
-
-    return read
+    return Decision(
+        allowed=bool(granted),
+        limit=item.amount,
+        remaining=max(0, item.amount - int(count)),
+        reset_at=float(oldest) + expiry,
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -175,56 +157,16 @@ def _count(tier: str, result: str) -> None:
 
 def _fail_open(tier: str, exc: Exception | None = None) -> None:
     if exc is not None:
-        store.failed("rate limit", exc)
+        store.failed(exc)
     _count(tier, "fail_open")
 
 
-# --- Deciding in two steps, and refusals remembered -----------------------------------------
-
 # limits' key of a window -> its last refusal, while nothing can be granted to it anyway.
-_refusals: dict[str, Decision] = {}
-_refusals_lock = threading.Lock()
-_MAX_REFUSALS = 10_000
+_refusals = LocalCache(maxsize=10_000)
 
 
-class Pending:
-    """A decision under way (see :func:`begin`): ``waiting`` while Redis works on it."""
-
-    def __init__(
-        self,
-        tier: str,
-        key: str,
-        *,
-        read: Callable[[], Decision] | None = None,
-        decision: Decision | None = None,
-    ) -> None:
-        self.tier, self.key, self._read, self._decision = tier, key, read, decision
-
-    @property
-    def waiting(self) -> bool:
-        return self._read is not None
-
-    def result(self) -> Decision | None:
-        """The decision, or None if Redis is unavailable (failing open: nothing counted)."""
-        if self._read is None:
-            return self._decision
-        read, self._read = self._read, None
-        try:
-            decision = self._decision = read()
-        except store.RedisError as exc:
-            _fail_open(self.tier, exc)
-            return None
-        if not decision.allowed:
-            with _refusals_lock:
-                if len(_refusals) >= _MAX_REFUSALS:
-                    _refusals.clear()
-                _refusals[self.key] = decision
-        _count(self.tier, "allowed" if decision.allowed else "limited")
-        return decision
-
-
-def begin(item: RateLimitItem, key: str, *, tier: str) -> Pending:
-    """:func:`decide` in two steps, so that the caller may wait on something else meanwhile.
+def decide(item: RateLimitItem, key: str, *, tier: str) -> Decision | None:
+    """Like :func:`hit`, but fails open: None means Redis was unavailable and nothing counted.
 
     A key refused a moment ago is refused again from this process's memory until its oldest
     counted request leaves the window. Nothing can be granted to it before then, on any
@@ -232,20 +174,18 @@ def begin(item: RateLimitItem, key: str, *, tier: str) -> Pending:
     """
     window = item.key_for(key)
     refused = _refusals.get(window)
-    if refused is not None and refused.reset_at > time.time():
+    if refused is not None:
         _count(tier, "limited")
-        return Pending(tier, window, decision=refused)
+        return refused
     if store.redis_url() and not store.available():
         _fail_open(tier)
-        return Pending(tier, window)
+        return None
     try:
-        read = _start(item, key, window)
+        decision = hit(item, key)
     except store.RedisError as exc:
         _fail_open(tier, exc)
-        return Pending(tier, window)
-    return Pending(tier, window, read=read)
-
-
-def decide(item: RateLimitItem, key: str, *, tier: str) -> Decision | None:
-    """Like :func:`hit`, but fails open: None means Redis was unavailable and nothing counted."""
-    return begin(item, key, tier=tier).result()
+        return None
+    if not decision.allowed:
+        _refusals.set(window, decision, decision.reset_at - clock.time())
+    _count(tier, "allowed" if decision.allowed else "limited")
+    return decision

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_safe
 
 from catalog.models import Movie
 from progress import services as progress
+from shield.decorators import frames_players
 from streaming import sources
 from streaming.api import MAX_START_SECONDS
 from streaming.providers.base import HLS, Source, Track
@@ -51,6 +52,7 @@ class Server:
         return self.source.player_timeout or settings.WATCH_SOURCE_TIMEOUT
 
 
+@frames_players  # its policy lets it frame the enabled providers (shield/csp.py)
 @require_safe
 def watch(request: HttpRequest, slug: str) -> HttpResponse:
     movie = get_object_or_404(Movie.objects.published().prefetch_related("genres"), slug=slug)

@@ -28,7 +28,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
@@ -194,16 +194,23 @@ def check_circuits() -> Check:
     return {"status": DEGRADED if open_names else OK, "states": states, "open": open_names}
 
 
-def _breaker_names() -> list[str] | None:
-    """Breaker names of the enabled providers, or None when streaming has no providers."""
-    from django.apps import apps
+# Functions that name the circuit breakers in use, registered by the apps that own them
+# (streaming: its enabled providers'), as this module may import no app.
+_breaker_sources: list[Callable[[], Iterable[str]]] = []
 
-    try:
-        provider_model = apps.get_model("streaming", "Provider")
-    except LookupError:
+
+def register_breakers(source: Callable[[], Iterable[str]]) -> None:
+    """``source()`` names breakers the circuits check reports (it may query the database)."""
+    if source not in _breaker_sources:
+        _breaker_sources.append(source)
+
+
+def _breaker_names() -> list[str] | None:
+    """Breaker names of the registered sources, or None when nothing registered any."""
+    if not _breaker_sources:
         return None
     with transaction.atomic():  # a failed read must not break the caller's transaction
-        return [p.breaker_name for p in provider_model.objects.enabled().only("slug")]
+        return [name for source in _breaker_sources for name in source()]
 
 
 CHECKS: dict[str, Callable[[], Check]] = {

@@ -19,7 +19,9 @@ import threading
 
 import redis
 from django_redis import get_redis_connection
+from redis.backoff import NoBackoff
 from redis.commands.core import Script
+from redis.retry import Retry
 
 _by_url: dict[tuple[str, float | None], redis.Redis] = {}
 _by_url_lock = threading.Lock()
@@ -36,9 +38,17 @@ def for_url(url: str, *, timeout: float | None = None) -> redis.Redis:
     if found is not None:
         return found
     with _by_url_lock:
+        # No retries: a command whose reply was lost may have run (a Lua script counting a
+        # request would count it twice). The pool itself reconnects a connection the server
+        # closed before a command is sent on it.
         return _by_url.setdefault(
             (url, timeout),
-            redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout),
+            redis.Redis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+            ),
         )
 
 

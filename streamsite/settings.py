@@ -97,6 +97,9 @@ MIDDLEWARE = [
     "streamsite.db_router.ReadYourWritesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Who is asking (API key, playback token, session user), worked out once when first asked:
+    # the one authentication step, read by the shield, DRF and the views (accounts/identity.py).
+    "accounts.middleware.IdentityMiddleware",
     # Client IP, blocks and DDoS detection: before sessions, so a blocked client costs one
     # Redis round trip and nothing else.
     "shield.middleware.ShieldMiddleware",
@@ -104,7 +107,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # After authentication: the limit depends on the tier (user, premium, API key).
+    # After authentication: the limit depends on the tier (user, premium, API key) and on the
+    # bucket the view declares (read in process_view).
     "shield.middleware.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -422,8 +426,7 @@ SHIELD_BLOCK_CACHE_SECONDS = env_float("SHIELD_BLOCK_CACHE_SECONDS", 2.0, minimu
 # often, or every SHIELD_COUNT_BATCH requests: one round trip per batch instead of per request.
 SHIELD_CHECK_SECONDS = env_float("SHIELD_CHECK_SECONDS", 1.0, minimum=0.0)
 SHIELD_COUNT_BATCH = env_int("SHIELD_COUNT_BATCH", 10, minimum=1)
-# Pages that embed provider players: their CSP frame-src lists the enabled providers' origins.
-CSP_PLAYER_VIEWS = ["catalog:watch"]
+# How long a process reuses the frame origins of player pages (@frames_players, shield/csp).
 CSP_PROVIDER_CACHE_SECONDS = env_float("CSP_PROVIDER_CACHE_SECONDS", 30.0, minimum=0.0)
 
 # --- Health (streamsite/health.py) ----------------------------------------------------------

@@ -40,6 +40,8 @@ urlpatterns = [
     # Uploaded artwork resized for the self-hosted edge (CDN_PROVIDER=nginx).
     path("", include("cdn.urls")),
     path("", include("catalog.urls")),
+    # The watch page (/watch/<slug>/) belongs to streaming, the top layer.
+    path("", include("streaming.urls")),
 ]
 
 

@@ -8,7 +8,6 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 
-from accounts import services as accounts_services
 from shield import csp, detection, local_blocks, ratelimit, store
 from streamsite import health
 
@@ -18,8 +17,7 @@ def reset_process_state() -> None:
     detection.forget_pending()
     ratelimit.forget_limiters()
     store.recover()
-    accounts_services.forget_cached_api_keys()
-    csp.forget_provider_origins()
+    csp.forget_frame_origins()
     health.forget_report()
 
 

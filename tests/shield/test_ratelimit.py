@@ -257,15 +257,14 @@ def test_progress_heartbeats_have_their_own_bucket():
 
 
 @pytest.mark.django_db
-def test_a_refused_client_is_refused_from_memory_until_its_window_frees():
+def test_a_refused_client_is_refused_from_memory_until_its_window_frees(clock):
     client = client_from("198.51.100.33")
     with redis_process() as server, override_settings(SHIELD_REDIS_URL=server.url):
         with ratelimits(anonymous="2 per 2 seconds"):
-            first_at = time.time()
             statuses = [client.get("/api/genres").status_code for _ in range(3)]
             server.stop()  # from here on only this process's memory can refuse anything
             again = client.get("/api/genres")
-            time.sleep(max(0.0, first_at + 2.2 - time.time()))
+            clock.advance(2.2)  # the first request has left the window
             after = client.get("/api/genres")
 
     assert statuses == [200, 200, 429]
@@ -363,7 +362,8 @@ def test_when_redis_goes_down_requests_are_served_unlimited_logged_and_counted(c
     assert all("RateLimit-Limit" not in r for r in while_down)
     assert scanning == [404] * 5  # DDoS detection fails open too: nobody is blocked
     assert _decisions("anonymous", "fail_open") - fail_open_before == 9
-    assert "Redis unavailable, failing open" in caplog.text
+    assert "Redis unavailable" in caplog.text
+    assert "failing open" in caplog.text
     assert json.loads(while_down[0].content)  # the view really ran
 
 
