@@ -45,14 +45,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return (*self.readonly_fields, "user") if obj else self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:
-        raw_key = None if change else obj.set_new_key()
-        super().save_model(request, obj, form, change)
-        if raw_key:
-            messages.warning(
-                request,
-                f"API key for {obj.user}: {raw_key} — copy it now, it is stored hashed and "
-                "will not be shown again.",
-            )
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # Made by the service like any key; the admin shows the raw key this once.
+        issued = services.create_api_key(user=obj.user, name=obj.name)
+        obj.pk = issued.api_key.pk
+        obj.refresh_from_db()
+        messages.warning(
+            request,
+            f"API key for {obj.user}: {issued.raw_key} — copy it now, it is stored hashed and "
+            "will not be shown again.",
+        )
 
     @admin.action(description="Revoke selected API keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

@@ -8,13 +8,14 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from accounts.services import create_api_key
+from accounts.services import create_api_key, revoke_api_keys, set_premium
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.whoami_urls")]
 
@@ -45,11 +46,12 @@ def test_the_admin_creates_a_key_and_shows_it_once(admin_client, owner):
     assert key_client(raw_key).get("/api/whoami").json() == {
         "user": "integrator",
         "key": api_key.prefix,
+        "premium": False,
     }
 
 
 def test_requests_without_a_key_stay_anonymous(client):
-    assert client.get("/api/whoami").json() == {"user": None, "key": None}
+    assert client.get("/api/whoami").json() == {"user": None, "key": None, "premium": False}
 
 
 @pytest.mark.parametrize("header", ["Api-Key not-a-key", "Api-Key ", "api-key abc.def"])
@@ -82,6 +84,50 @@ def test_a_key_of_a_deactivated_user_is_refused(owner):
     owner.save(update_fields=["is_active"])
 
     assert key_client(issued.raw_key).get("/api/whoami").status_code == 401
+
+
+def _key_reads(queries: CaptureQueriesContext) -> int:
+    return sum(1 for query in queries.captured_queries if 'FROM "accounts_apikey"' in query["sql"])
+
+
+@pytest.fixture
+def key_in_use(owner):
+    """A key used for a while: its copy (with its owner) is cached, its creation long past."""
+    issued = create_api_key(user=owner, name="in use")
+    cache.clear()  # as if the change markers of its creation had expired
+    client = key_client(issued.raw_key)
+    assert client.get("/api/whoami").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/whoami").status_code == 200
+    assert _key_reads(queries) == 0  # answered from the cache
+    return issued, client
+
+
+def test_a_cached_key_is_refused_at_once_when_its_owner_is_deactivated(owner, key_in_use):
+    _, client = key_in_use
+    owner.is_active = False
+    owner.save(update_fields=["is_active"])
+
+    assert client.get("/api/whoami").status_code == 401
+
+
+def test_a_cached_key_is_refused_at_once_when_revoked_by_the_service(key_in_use):
+    issued, client = key_in_use
+    revoke_api_keys(key_ids=[issued.api_key.pk])
+
+    assert client.get("/api/whoami").status_code == 401
+
+
+def test_a_cached_keys_owner_turned_premium_is_seen_at_once(owner, key_in_use):
+    _, client = key_in_use
+
+    set_premium(user_ids=[owner.pk], premium=True)  # a bulk write: no signals
+    premium_after_bulk = client.get("/api/whoami").json()["premium"]
+    owner.profile.is_premium = False
+    owner.profile.save()  # a save: the profile's signal
+    premium_after_save = client.get("/api/whoami").json()["premium"]
+
+    assert (premium_after_bulk, premium_after_save) == (True, False)
 
 
 def _updates_of_last_used(queries: CaptureQueriesContext) -> int:

@@ -24,10 +24,12 @@ class WhoAmI(APIView):
         return Response({**_identity(request), "written": True}, status=201)
 
 
-def _identity(request: Request) -> dict[str, str | None]:
+def _identity(request: Request) -> dict[str, str | bool | None]:
+    profile = getattr(request.user, "profile", None)
     return {
         "user": request.user.get_username() or None,
         "key": getattr(request.auth, "prefix", None),
+        "premium": bool(profile and profile.is_premium),
     }
 
 
