@@ -9,6 +9,7 @@ written here, so the report is one self-contained HTML file.
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import math
@@ -49,6 +50,7 @@ TOTALS = {
     "heartbeats_by_result": "sum by (result) "
     "(increase(streamsite_progress_heartbeats_total[{d}s]))",
     "rows_flushed": "sum(increase(streamsite_progress_flush_rows_total[{d}s]))",
+    "flush_seconds": "sum(increase(streamsite_progress_flush_seconds_sum[{d}s]))",
     "cache_by_result": "sum by (result) (increase(streamsite_cache_requests_total[{d}s]))",
 }
 
@@ -250,11 +252,18 @@ def build(
         "viewers": held[-1]["users"] if held else 0,
         "site_cpu_cores_used": site_cpu,
         "viewers_per_core": held[-1]["users"] / site_cpu if held and site_cpu else 0.0,
+        "cores_by_process": cores_by_process(series, *held[-1]["window"]) if held else {},
         "steps": steps,
         "site_cores": cores["site"],
     }
     summary["cores"] = cores
-    summary["counters"] = counters or {}
+    summary["counters"] = {
+        **(counters or {}),
+        "seconds": ended - began,
+        "viewer_seconds": user_seconds(output / "locust_stats_history.csv", journey_share=1.0)
+        if args.get("capacity")
+        else 0.0,
+    }
     summary["totals"] = series["totals"]
     (output / "summary.json").write_text(json.dumps(summary, indent=1))
     charts = request_charts(samples, began) + inside_charts(series, began)
@@ -263,21 +272,39 @@ def build(
     return output / "index.html"
 
 
+def user_seconds(history: Path, *, journey_share: float) -> float:
+    """Clients × seconds over the run, from locust's history (a row every couple of seconds)."""
+    if not history.exists():
+        return 0.0
+    with history.open() as file:
+        rows = [
+            (float(r["Timestamp"]), float(r["User Count"]))
+            for r in csv.DictReader(file)
+            if r["Name"] == "Aggregated"
+        ]
+    total = sum((t2 - t1) * users for (t1, users), (t2, _) in zip(rows, rows[1:], strict=False))
+    return total * journey_share
+
+
 # The load generator and the figures' store: not the site.
 NOT_SITE = {"locust", "prometheus"}
+
+
+def cores_by_process(series: dict[str, Any], start: float, end: float) -> dict[str, float]:
+    """Each process's CPU in cores, averaged over [start, end]."""
+    cores = {}
+    for item in series["series"]["cpu"]:
+        values = [float(v) for t, v in item["values"] if start <= float(t) <= end]
+        if values:
+            cores[item["metric"].get("process", "")] = sum(values) / len(values)
+    return cores
 
 
 def site_cores_used(series: dict[str, Any], start: float, end: float) -> float:
     """The site's CPU (every process of it, PostgreSQL's backends for this run included) in
     cores, averaged over [start, end]: what "per core" divides by."""
-    totals: dict[float, float] = defaultdict(float)
-    for item in series["series"]["cpu"]:
-        if item["metric"].get("process") in NOT_SITE:
-            continue
-        for t, v in item["values"]:
-            if start <= float(t) <= end:
-                totals[float(t)] += float(v)
-    return sum(totals.values()) / len(totals) if totals else 0.0
+    used = cores_by_process(series, start, end)
+    return sum(v for name, v in used.items() if name not in NOT_SITE)
 
 
 def request_charts(samples: Sequence[Sample], began: float) -> list[str]:
