@@ -23,7 +23,6 @@ import hashlib
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http import HttpRequest, HttpResponse
 
-from streamsite import metrics
+from streamsite import clock, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ class ReplicaState:
     usable: bool = True
     lag_seconds: float | None = None
     error: str = ""
-    checked_at: float = 0.0  # time.monotonic(); 0: never checked
+    checked_at: float = 0.0  # clock.monotonic(); 0: never checked
 
 
 _states: dict[str, ReplicaState] = {}
@@ -76,7 +75,7 @@ def replica_states(*, refresh: bool = False) -> dict[str, ReplicaState]:
     (a replica that hangs costs its connect timeout to one request per check, not to all).
     """
     aliases = replica_aliases()
-    now = time.monotonic()
+    now = clock.monotonic()
     stale = [
         alias
         for alias in aliases
@@ -94,7 +93,7 @@ def replica_states(*, refresh: bool = False) -> dict[str, ReplicaState]:
 
 
 def _measure(alias: str) -> ReplicaState:
-    checked_at = time.monotonic()
+    checked_at = clock.monotonic()
     try:
         lag = _lag(alias)
     except psycopg.Error as exc:
@@ -128,7 +127,7 @@ def _lag(alias: str) -> float:
 def mark_unusable(alias: str, error: str) -> None:
     """A request could not reach the replica: skip it until the next check finds it well."""
     with _check_lock:
-        _states[alias] = ReplicaState(usable=False, error=error[:200], checked_at=time.monotonic())
+        _states[alias] = ReplicaState(usable=False, error=error[:200], checked_at=clock.monotonic())
     metrics.DATABASE_REPLICA_USABLE.labels(alias=alias).set(0)
 
 

@@ -53,7 +53,7 @@ def binary() -> str:
 
 @dataclass(frozen=True)
 class Probe:
-    """What a source holds, as far as the ladder cares."""
+    """What a source holds, as far as the ladder cares (named as VideoAsset's fields)."""
 
     duration: float
     width: int

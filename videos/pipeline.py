@@ -22,6 +22,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
@@ -122,14 +123,7 @@ def claim(asset_id: int) -> str | None:
 def _probe(asset: VideoAsset, attempt: str) -> ffmpeg.Probe:
     probe = ffmpeg.probe(Path(asset.source.path))
     updated = VideoAsset.objects.filter(pk=asset.pk, attempt=attempt).update(
-        status=Status.TRANSCODING,
-        heartbeat_at=timezone.now(),
-        duration=probe.duration,
-        width=probe.width,
-        height=probe.height,
-        video_codec=probe.video_codec,
-        audio_codec=probe.audio_codec,
-        frame_rate=probe.frame_rate,
+        status=Status.TRANSCODING, heartbeat_at=timezone.now(), **asdict(probe)
     )
     if not updated:
         raise LockLost

@@ -8,6 +8,7 @@ the row is committed (``videos.tasks``), or in the foreground by ``manage.py add
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from django.core.files import File
@@ -62,15 +63,7 @@ def add_video(
     ``transcode=False`` leaves the transcode to the caller (``manage.py add_video`` runs it in
     the foreground); the beat sweeper still picks the asset up if nobody does.
     """
-    asset = VideoAsset(
-        movie=movie,
-        duration=probe.duration,
-        width=probe.width,
-        height=probe.height,
-        video_codec=probe.video_codec,
-        audio_codec=probe.audio_codec,
-        frame_rate=probe.frame_rate,
-    )
+    asset = VideoAsset(movie=movie, **asdict(probe))
     asset.source.save(Path(source.name or "source").name, source, save=False)
     transaction.on_commit(lambda: asset.source.close())
     asset.save()
