@@ -425,3 +425,18 @@ def test_without_redis_the_demo_still_limits_each_process_in_memory():
 
     assert [r.status_code for r in responses] == [200, 200, 429]
     assert [r["RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.shield.bucket_urls")
+def test_the_bucket_is_the_one_the_view_declares_wherever_it_is_routed():
+    client = client_from("198.51.100.41")
+    with ratelimits(anonymous="2/minute", progress="5/minute"):
+        declared = client.get("/api/anything/ping")
+        undeclared = [client.get("/api/anything/plain").status_code for _ in range(3)]
+        exempt = [client.get("/api/anything/open") for _ in range(3)]
+
+    assert declared["RateLimit-Limit"] == "5"  # the player's bucket, not the caller's tier
+    assert undeclared == [200, 200, 429]  # an API view that declares nothing: the tier's
+    assert [r.status_code for r in exempt] == [200, 200, 200]
+    assert all("RateLimit-Limit" not in r for r in exempt)
