@@ -289,9 +289,9 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackend"]
 # Both keep sessions in accounts' table, which knows whose each one is (the account page lists
 # them and signs them out).
 SESSION_ENGINE = "accounts.sessions" if REDIS_URL else "accounts.db_sessions"
-# How long the rate limiter trusts its in-process answer to "is this API key valid?". It only
-# picks the bucket a request counts in (DRF refuses a revoked key at once), so it can be long:
-# a public API has many clients, and each expiry costs every process a query per key.
+# How long an API key is cached with its user and profile (accounts/services.py). Revoking the
+# key or changing its user or profile drops the copy at once, in every process; each expiry
+# costs one query per key.
 API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 60.0, minimum=0.0)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "catalog:home"
