@@ -51,6 +51,52 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: Sequence[Any]) -> None
         spec.env["REDIS_URL"] = parts._replace(path=f"/{first - number}").geturl()
 
 
+# `make test-fast`, the edit loop's tier, leaves out the tests marked `slow`: those that start
+# a real browser, ffmpeg, nginx, gunicorn, Celery workers, a PostgreSQL cluster or the whole
+# topology. They are marked here, by the fixtures and modules that start those, so a new test
+# that uses one is in the right tier without anyone remembering to mark it.
+SLOW_FIXTURES = frozenset(
+    {
+        "chromium",  # every browser test
+        "make_clip",  # ffmpeg (and make_ready_asset, the pipeline, on top of it)
+        "broker",  # real `celery worker` processes
+        "topology",  # the compose topology
+    }
+)
+SLOW_MODULES = (
+    "tests/deploy/",  # nginx, gunicorn, promtool, kubectl
+    "tests/topology/",
+    "tests/loadtest/",
+    "tests/streamsite/test_replicas.py",  # initdb and pg_basebackup
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: left out of `make test-fast` (set by tests/conftest.py from SLOW_*)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    slow = pytest.mark.slow
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & SLOW_FIXTURES or item.nodeid.startswith(SLOW_MODULES):
+            item.add_marker(slow)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """In CI (CI=true) a test that skips itself, e.g. for a missing tool, fails instead: CI
+    must run everything `make test` promises."""
+    report = yield
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"CI runs every test, and this one skipped: {reason}"
+    return report
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
     """Each test starts with an empty cache (the suite's own Redis db under `make test`)."""
