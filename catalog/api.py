@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Genre, Movie
+from shield.decorators import TIER, rate_limit
 from streamsite import http_cache
 from streamsite.api import StrictParams
 
@@ -280,6 +281,7 @@ class SimilarMoviesView(APIView):
         return Response({"results": MovieSummarySerializer(results, many=True).data})
 
 
+@rate_limit(TIER)  # counted in the caller's tier: anonymous, free, premium or api
 @http_cache.api_response("catalog", "movie-search")
 class MovieSearchView(APIView):
     @extend_schema(

@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from shield.decorators import TIER, rate_limit
 from streaming import services, sources
 from streaming.models import Provider
 from streaming.providers.base import HEX_COLOR, normalize_color
@@ -201,6 +202,7 @@ def no_sources(resolution: Resolution) -> Response:
     )
 
 
+@rate_limit(TIER)  # counted in the caller's tier: anonymous, free, premium or api
 class SourceListView(APIView):
     @extend_schema(
         responses={
