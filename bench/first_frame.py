@@ -31,6 +31,9 @@ plays --play s of the film, then is left (page hide: the last report goes out by
 the ratio is stalled / (played + stalled) time of that viewing session as the server stored
 it, the figure operators see on the statistics page. qoe.js counts a stall from a ``waiting``
 after the first frame to the next ``playing`` (start-up is not a stall, nor a seek's wait).
+Beside it, the same count kept on the ``<video>`` element by a script of the benchmark's own,
+over the media time played: the two should agree; a run whose reports never all reach the
+server is counted as such and left out of the QoE figure.
 
 The load average (1 min) is sampled before each run: Chromium (its renderer, hls.js's worker,
 the decoder) and gunicorn share the machine's CPUs with whatever else runs; read it with the
