@@ -1,8 +1,9 @@
 """Who makes a request: the one authentication step, read by the shield, DRF and the views.
 
-``accounts.middleware.AuthenticationMiddleware`` puts an :class:`Identity` on every request as
-``request.identity`` (and the session user as ``request.user``, as Django's does). Each part is
-worked out when first asked, then kept for the rest of the request:
+``accounts.middleware.IdentityMiddleware`` puts an :class:`Identity` on every request as
+``request.identity``, before the shield (the session user stays ``request.user``, set by
+Django's ``AuthenticationMiddleware``). Each part is worked out when first asked, then kept for
+the rest of the request:
 
 1. an ``Authorization: Api-Key <key>`` header: the active key, with its user and profile
    (``accounts.services.active_api_key``, cached until the key, its user or profile changes);
