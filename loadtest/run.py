@@ -318,9 +318,6 @@ def run_locust(
     }
     if args.mix:
         env["LOADTEST_MIX"] = args.mix
-    bounded = (
-        args.max_users // args.step_users * args.step_seconds + 60 if args.capacity else args.time
-    )
     command = [
         sys.executable,
         "-m",
@@ -330,12 +327,6 @@ def run_locust(
         "--headless",
         "--host",
         host,
-        "--users",
-        str(args.users),
-        "--spawn-rate",
-        str(args.spawn_rate),
-        "--run-time",
-        f"{bounded}s",
         "--stop-timeout",
         "5",
         "--only-summary",
@@ -348,6 +339,9 @@ def run_locust(
         "WARNING",
         *args.locust_args.split(),
     ]
+    if not args.capacity:  # the step-load shape sets users and rate, and stops at --max-users
+        command += ["--users", str(args.users), "--spawn-rate", str(args.spawn_rate)]
+        command += ["--run-time", f"{args.time}s"]
     if args.locust_cpus:
         command = ["taskset", "-c", args.locust_cpus, *command]
     what = "step-load search" if args.capacity else f"{args.users} clients for {args.time} s"
