@@ -17,9 +17,8 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
 )
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
@@ -28,18 +27,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiKeyAuthentication
-from progress import qoe, rules, services
+from progress import qoe, services
 from progress.authentication import PlaybackGrant, PlaybackTokenAuthentication
 from progress.serializers import (
-    FORM_CSRF_HELP,
     HEARTBEAT,
     HEARTBEAT_FORM,
     HEARTBEAT_RESULT,
+    QUALITY_REPORT,
+    QUALITY_RESULT,
     ContinueWatchingSerializer,
     HeartbeatFormSerializer,
     HeartbeatResultSerializer,
     HeartbeatSerializer,
     ProgressSerializer,
+    QualityReportSerializer,
+    QualityResultSerializer,
     SessionRequestSerializer,
     SessionSerializer,
 )
@@ -181,103 +183,6 @@ class ContinueWatchingView(ProgressAPIView):
 # --- Playback quality (QoE) reports ------------------------------------------------------------
 
 
-@extend_schema_field(
-    {
-        "type": "object",
-        "description": "Milliseconds played at each rung since the last report, by the rung's "
-        'height as text ("720"). A key that is not a height (digits, at most 9999) counts as '
-        '"0": a rung of unknown height.',
-        "additionalProperties": {"type": "number", "minimum": 0, "maximum": qoe.MAX_MS},
-        "maxProperties": qoe.MAX_RUNGS,
-    }
-)
-class PlayedField(serializers.Field):
-    """Documents ``played_ms``; ``progress.qoe.parse`` checks it."""
-
-
-@extend_schema_field(
-    {
-        "type": "array",
-        "description": "Errors met since the last report: hls.js's error detail, or the "
-        "watch page's own code (no_answer, media_error, refused_everywhere, not_supported).",
-        "maxItems": qoe.MAX_ERRORS,
-        "items": {
-            "type": "object",
-            "properties": {
-                "code": {"type": "string", "pattern": qoe.ERROR_CODE.pattern},
-                "fatal": {"type": "boolean"},
-            },
-            "required": ["code", "fatal"],
-            "additionalProperties": False,
-        },
-    }
-)
-class PlaybackErrorsField(serializers.Field):
-    """Documents ``errors``; ``progress.qoe.parse`` checks it."""
-
-
-@extend_schema_field({"type": "integer", "minimum": 0, "maximum": qoe.MAX_COUNT})
-class CountField(serializers.IntegerField):
-    """A count since the last report."""
-
-
-@extend_schema_field({"type": "number", "minimum": 0, "maximum": qoe.MAX_MS})
-class MillisecondsField(serializers.FloatField):
-    """Milliseconds since the last report."""
-
-
-class QualityReportSerializer(serializers.Serializer):
-    """The request body, for the OpenAPI schema; ``progress.qoe.parse`` checks it."""
-
-    source = serializers.RegexField(
-        qoe.SOURCE.pattern,
-        max_length=32,
-        help_text="The source playing: self-hosted, or the provider's slug.",
-    )
-    startup_ms = serializers.FloatField(
-        required=False,
-        allow_null=True,
-        min_value=0,
-        max_value=qoe.MAX_MS,
-        help_text="From choosing the source to its first frame (an embed: to its ready "
-        "message); sent once, in the first report after it.",
-    )
-    stalls = CountField(required=False, help_text="Stalls after start-up since the last report.")
-    stalled_ms = MillisecondsField(required=False, help_text="Their length, together.")
-    played_ms = PlayedField(required=False)
-    switches_up = CountField(required=False, help_text="Rung switches to a taller rung.")
-    switches_down = CountField(required=False, help_text="Rung switches to a shorter rung.")
-    bandwidth_kbps = serializers.FloatField(
-        required=False,
-        allow_null=True,
-        min_value=0,
-        max_value=qoe.MAX_BANDWIDTH_KBPS,
-        help_text="The player's bandwidth estimate now, in kilobits per second.",
-    )
-    errors = PlaybackErrorsField(required=False)
-    client_ts = serializers.IntegerField(
-        min_value=0,
-        max_value=rules.MAX_CLIENT_TS_MS,
-        help_text="The player's clock when it sent the report, in milliseconds since the Unix "
-        "epoch, as a heartbeat's: the newest report's bandwidth estimate is kept.",
-    )
-    progress_token = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        help_text="The playback token, in the page-hide beacon (else the X-Progress-Token header).",
-    )
-    csrfmiddlewaretoken = serializers.CharField(
-        required=False, allow_blank=True, help_text=FORM_CSRF_HELP
-    )
-
-
-class QualityResultSerializer(serializers.Serializer):
-    result = serializers.ChoiceField(choices=["recorded"])
-    reports = serializers.IntegerField(
-        help_text="How many reports of this session and source are added up now."
-    )
-
-
 class QualityReportView(ProgressAPIView):
     """One QoE report of the viewer's own viewing session: added to what was reported before."""
 
@@ -323,6 +228,7 @@ class QualityReportView(ProgressAPIView):
             # Another viewer's session is none of this one's business: as if it did not exist.
             raise exceptions.NotFound("No viewing session of yours has this id.")
         self.refuse_big_body(request)
-        report = qoe.parse(request.data)
+        report = QUALITY_REPORT.run_validation(request.data)
         reports = services.record_quality_report(session=session, report=report)
-        return Response({"result": "recorded", "reports": reports}, status=202)
+        answer = {"result": "recorded", "reports": reports}
+        return Response(QUALITY_RESULT.to_representation(answer), status=202)

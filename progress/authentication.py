@@ -8,9 +8,11 @@ movie: it authenticates POSTs only, and where the URL names a movie, only for th
 something else (a viewing session) checks against it. Anything else is left to the other
 authentications (API key, session cookie with CSRF), which the player always sends as well.
 
-Checking a token is an HMAC, remembered per process: no session, user or database read. The
-viewer is known by id alone, which is all the player's writes need; signing out, a password
-change or a deactivation does not reach tokens already issued, they only expire.
+The header's token is resolved once per request by accounts' authentication step (progress
+registers its resolver in ``apps.py``); checking it is an HMAC, remembered per process: no
+session, user or database read. The viewer is known by id alone, which is all the player's
+writes need; signing out, a password change or a deactivation does not reach tokens already
+issued, they only expire.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 from rest_framework.request import Request
 
-from progress import tokens
+from accounts.authentication import identity_of
+from progress import qoe, tokens
 
 BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
-# A body this class may read for its token: no player sends more (the QoE report's limit).
-MAX_BODY_BYTES = 4096
+# A body this class may read for its token: no player sends more (a QoE report at most).
+MAX_BODY_BYTES = qoe.MAX_BODY_BYTES
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,10 @@ class PlaybackTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[AbstractBaseUser, PlaybackGrant] | None:
         if request.method != "POST":
             return None
-        grant = tokens.grant_of(_token(request))
-        if grant is None:
+        found = _grant(request)
+        if found is None:
             return None
-        user_id, movie_id = grant
+        user_id, movie_id = found
         named = (request.parser_context or {}).get("kwargs", {}).get("movie_id")
         if named is not None and named != movie_id:
             return None
@@ -54,14 +57,20 @@ class PlaybackTokenAuthentication(authentication.BaseAuthentication):
         return get_user_model()(pk=user_id), PlaybackGrant(movie_id)
 
 
-def _token(request: Request) -> str | None:
-    token = request.META.get(tokens.HEADER)
+def _grant(request: Request) -> tuple[int, int] | None:
+    """(viewer, movie) of the request's playback token: the header's, as accounts' one
+    authentication step resolved it, else the body's (the page-hide beacon)."""
+    if request.META.get(tokens.HEADER) is not None:
+        token = identity_of(request).token
+        if token is None or not isinstance(token.grant, PlaybackGrant):
+            return None
+        return token.user_id, token.grant.movie_id
     media_type = request.content_type.partition(";")[0].strip().lower()
-    if token is None and media_type in BODY_TYPES and _small(request):
+    if media_type in BODY_TYPES and _small(request):
         body: Any = request.data
-        if isinstance(body, Mapping):
-            token = body.get(tokens.FORM_FIELD)
-    return token if isinstance(token, str) else None
+        if isinstance(body, Mapping) and isinstance(body.get(tokens.FORM_FIELD), str):
+            return tokens.grant_of(body[tokens.FORM_FIELD])
+    return None
 
 
 def _small(request: Request) -> bool:

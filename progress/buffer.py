@@ -5,7 +5,7 @@ a row update per heartbeat; instead each is one Lua call on Redis, and a Celery 
 (``progress.services.flush_buffer``) writes the changed entries in bulk every
 ``PROGRESS_FLUSH_SECONDS``. Reads take the newer of Redis's entry and the database's row.
 
-Redis layout (the raw client behind the django-redis cache; these keys are not cache keys):
+Redis layout (``streamsite.redis.client()``, the cache's pool; these keys are not cache keys):
 
 ``streamsite:progress:e:<user>:<movie>``  hash: pos, dur, done, ts (client ms), seen (server
     ms), sid (viewing session), v (version, bumped by every accepted change), since (server ms
@@ -40,24 +40,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Q
 from django.utils import timezone
 from redis import Redis
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 
-from catalog.models import Movie
-from progress.models import ViewingSession, WatchProgress
+from progress.models import WatchProgress
 from progress.upsert import Heartbeat, ProgressRow, write_rows
 from streamsite import metrics
 from streamsite.cache import redis_backed
+from streamsite.outage import Backoff
+from streamsite.redis import client as redis_client
 
 logger = logging.getLogger("streamsite.progress")
 
@@ -199,13 +197,8 @@ class Claim:
 
 # --- Redis access and outage handling ---------------------------------------------------------
 
-# Per Redis location: until when (monotonic) this process leaves it alone after an error, so a
-# Redis that hangs costs one timeout per cooldown instead of one per heartbeat.
-_down_until: dict[str, float] = {}
-
-
-def _location() -> str:
-    return str(settings.CACHES["default"].get("LOCATION", ""))
+# A Redis that hangs costs one timeout per cool-down instead of one per heartbeat.
+_backoff = Backoff("progress buffer", fallback="using the database", logger=logger)
 
 
 def is_buffered() -> bool:
@@ -214,23 +207,14 @@ def is_buffered() -> bool:
 
 
 def _redis() -> Redis | None:
-    if not is_buffered() or time.monotonic() < _down_until.get(_location(), 0.0):
+    if not is_buffered() or _backoff.is_down():
         return None
-    from django_redis import get_redis_connection
-
-    return get_redis_connection("default")
+    return redis_client()
 
 
-def _redis_failed(operation: str, exc: Exception) -> None:
-    cooldown = float(settings.CACHE_OUTAGE_COOLDOWN)
-    logger.warning(
-        "progress %s: Redis unavailable (%s); using the database for %.1fs",
-        operation,
-        exc,
-        cooldown,
-    )
+def _redis_failed(exc: Exception) -> None:
     metrics.PROGRESS_REDIS_FALLBACKS.inc()
-    _down_until[_location()] = time.monotonic() + cooldown
+    _backoff.failed(exc)
 
 
 # --- Conversions ---------------------------------------------------------------------------
@@ -329,7 +313,7 @@ def _buffer(client: Redis, user_id: int, movie_id: int, heartbeat: Heartbeat) ->
             client=client,
         )
     except RedisError as exc:
-        _redis_failed("update", exc)
+        _redis_failed(exc)
         return None
     return "buffered" if applied else "stale"
 
@@ -383,23 +367,9 @@ def _clear_in_redis(
             client=client,
         )
     except RedisError as exc:
-        _redis_failed("clear", exc)
+        _redis_failed(exc)
         return None
     return bool(cleared)
-
-
-def start_session(
-    *, user_id: int, movie_id: int, device: str, session_id: uuid.UUID | None = None
-) -> ViewingSession:
-    """A new viewing session, remembering where it starts (a resume, or from the beginning)."""
-    current = get_progress(user_id=user_id, movie_id=movie_id)
-    return ViewingSession.objects.create(
-        id=session_id or uuid.uuid4(),
-        user_id=user_id,
-        movie_id=movie_id,
-        device=device[:64],
-        resumed_from=current.resume_position() if current is not None else 0.0,
-    )
 
 
 # --- Reads ------------------------------------------------------------------------------------
@@ -433,13 +403,14 @@ def _buffered_progress(user_id: int, movie_id: int) -> WatchProgress | None:
     try:
         raw = client.hgetall(ENTRY_PREFIX + member)
     except RedisError as exc:
-        _redis_failed("read", exc)
+        _redis_failed(exc)
         return None
     row = _hash_row(member, raw) if raw else None
     return _progress_from_row(row) if row is not None else None
 
 
-def _buffered_for_user(user_id: int) -> dict[int, WatchProgress]:
+def buffered_for_user(user_id: int) -> dict[int, WatchProgress]:
+    """Every entry Redis holds for the user, by movie id (unsaved WatchProgress objects)."""
     client = _redis()
     if client is None:
         return {}
@@ -450,7 +421,7 @@ def _buffered_for_user(user_id: int) -> dict[int, WatchProgress]:
             pipe.hgetall(ENTRY_PREFIX + _member(user_id, movie_id))
         hashes = pipe.execute()
     except RedisError as exc:
-        _redis_failed("read", exc)
+        _redis_failed(exc)
         return {}
     found: dict[int, WatchProgress] = {}
     for movie_id, raw in zip(movie_ids, hashes, strict=True):
@@ -458,44 +429,6 @@ def _buffered_for_user(user_id: int) -> dict[int, WatchProgress]:
         if row is not None:
             found[movie_id] = _progress_from_row(row)
     return found
-
-
-def continue_watching(*, user_id: int, limit: int) -> list[WatchProgress]:
-    """The user's unfinished movies with a resume point, most recently watched first, each with
-    ``.movie`` loaded: the database rows overlaid with what Redis has not flushed yet.
-
-    At most two queries: the user's rows (plus those Redis knows newer versions of), and the
-    movies only Redis knows about.
-    """
-    buffered = _buffered_for_user(user_id)
-    stored = (
-        WatchProgress.objects.for_user(user_id)
-        .filter(movie__is_published=True)
-        .filter(
-            Q(completed=False, position__gte=settings.PROGRESS_MIN_RESUME_SECONDS)
-            | Q(movie_id__in=list(buffered))
-        )
-        .select_related("movie")
-        .defer("movie__search_vector")
-        .recent_first()[: limit + len(buffered)]
-    )
-    merged = {progress.movie_id: progress for progress in stored}
-    unseen: dict[int, WatchProgress] = {}
-    for movie_id, fresh in buffered.items():
-        known = merged.get(movie_id)
-        if known is None:
-            if fresh.has_resume_point():
-                unseen[movie_id] = fresh
-        elif fresh.client_ts > known.client_ts:
-            fresh.movie = known.movie
-            merged[movie_id] = fresh
-    if unseen:
-        for movie in Movie.objects.published().filter(pk__in=list(unseen)).defer("search_vector"):
-            unseen[movie.pk].movie = movie
-            merged[movie.pk] = unseen[movie.pk]
-    items = [p for p in merged.values() if p.has_resume_point()]
-    items.sort(key=lambda p: (p.updated_at, p.movie_id), reverse=True)
-    return items[:limit]
 
 
 # KEYS: the user's index, dirty, processing. ARGV: entry prefix, user id. Deletes every entry of
@@ -531,7 +464,7 @@ def forget_user(*, user_id: int) -> int | None:
             )
         )
     except RedisError as exc:
-        _redis_failed("forget", exc)
+        _redis_failed(exc)
         return None
 
 
@@ -555,7 +488,7 @@ def heartbeats_per_minute(now: dt.datetime | None = None) -> float | None:
     try:
         current, previous = client.mget([_per_minute_key(minute), _per_minute_key(minute - 1)])
     except RedisError as exc:
-        _redis_failed("count", exc)
+        _redis_failed(exc)
         return None
     elapsed = (now.timestamp() % 60) / 60
     return int(current or 0) + int(previous or 0) * (1 - elapsed)

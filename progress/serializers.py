@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.validators import RegexValidator
@@ -17,7 +18,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from progress import rules
+from progress import qoe, rules
 from streamsite.api import StrictSerializer
 
 EVENTS = ("heartbeat", "play", "pause", "seek", "ended", "hide")
@@ -85,7 +86,11 @@ class SessionIdField(serializers.UUIDField):
 
 @extend_schema_field({})
 class CredentialField(serializers.Field):
-    """Any value: read by authentication, never by the checks (and dropped from the result)."""
+    """Any value, null too: read by authentication, never by the checks (and dropped from the
+    result)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, allow_null=True, **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
         return data
@@ -125,11 +130,10 @@ class HeartbeatSerializer(StrictSerializer):
     )
     session_id = SessionIdField(required=False, allow_null=True)
     progress_token = CredentialField(
-        required=False,
         help_text="The playback token, in the page-hide beacon's form post (else the "
         "X-Progress-Token header).",
     )
-    csrfmiddlewaretoken = CredentialField(required=False, help_text=FORM_CSRF_HELP)
+    csrfmiddlewaretoken = CredentialField(help_text=FORM_CSRF_HELP)
 
     def validate_client_ts(self, ms: int) -> dt.datetime:
         return rules.client_time(ms, now=timezone.now())
@@ -213,3 +217,180 @@ class ContinueWatchingItemSerializer(ProgressSerializer):
 
 class ContinueWatchingSerializer(serializers.Serializer):
     results = ContinueWatchingItemSerializer(many=True)
+
+
+# --- Playback quality (QoE) reports -----------------------------------------------------------
+# Every field is a JSON number of the right kind (never text, a boolean or a non-finite value),
+# at or above 0 and bounded, and a 400 names the field that is wrong. The bounds are far above
+# any real report (one report covers at most a day) and keep one report small.
+
+
+class JSONNumberField(serializers.FloatField):
+    """A JSON number and nothing else: no text, no boolean."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONIntegerField(serializers.IntegerField):
+    """A JSON integer: 3, never 3.0, "3" or true, as JSON Schema (the OpenAPI schema) counts."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def count_field(help_text: str) -> JSONIntegerField:
+    """A count since the last report."""
+    return JSONIntegerField(min_value=0, max_value=qoe.MAX_COUNT, default=0, help_text=help_text)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Milliseconds played at each rung since the last report, by the rung's "
+        'height as text ("720"). A key that is not a height (digits, at most 9999) counts as '
+        '"0": a rung of unknown height.',
+        "additionalProperties": {"type": "number", "minimum": 0, "maximum": qoe.MAX_MS},
+        "maxProperties": qoe.MAX_RUNGS,
+    }
+)
+class PlayedField(serializers.Field):
+    """Rung height → milliseconds played at it."""
+
+    default_error_messages = {
+        "not_object": "Expected an object: rung height (text) → milliseconds.",
+        "too_many": f"Ensure this object has at most {qoe.MAX_RUNGS} rungs.",
+    }
+    milliseconds = JSONNumberField(min_value=0, max_value=qoe.MAX_MS)
+
+    def to_internal_value(self, data: Any) -> dict[int, float]:
+        if not isinstance(data, Mapping):
+            self.fail("not_object")
+        if len(data) > qoe.MAX_RUNGS:
+            self.fail("too_many")
+        played: dict[int, float] = {}
+        for key, ms in data.items():
+            try:
+                value = self.milliseconds.run_validation(ms)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError(f"{str(key)[:16]}: {exc.detail[0]}") from None
+            height = qoe.rung_height(key)
+            played[height] = played.get(height, 0.0) + value
+        return played
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "description": "Errors met since the last report: hls.js's error detail, or the "
+        "watch page's own code (no_answer, media_error, refused_everywhere, not_supported).",
+        "maxItems": qoe.MAX_ERRORS,
+        "items": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "pattern": qoe.ERROR_CODE.pattern},
+                "fatal": {"type": "boolean"},
+            },
+            "required": ["code", "fatal"],
+            "additionalProperties": False,
+        },
+    }
+)
+class PlaybackErrorsField(serializers.Field):
+    default_error_messages = {
+        "not_list": 'Expected a list of {{"code", "fatal"}} objects.',  # format() braces
+        "too_many": f"Ensure this list has at most {qoe.MAX_ERRORS} errors.",
+        "not_error": 'Item {index}: expected an object with "code" and "fatal".',
+        "code": "Item {index}: code must be 1 to 64 letters, digits, “_”, “.”, “:” or “-”.",
+        "fatal": "Item {index}: fatal must be true or false.",
+    }
+
+    def to_internal_value(self, data: Any) -> tuple[qoe.PlaybackError, ...]:
+        if not isinstance(data, list):
+            self.fail("not_list")
+        if len(data) > qoe.MAX_ERRORS:
+            self.fail("too_many")
+        found = []
+        for index, item in enumerate(data):
+            if not isinstance(item, Mapping) or set(item) != {"code", "fatal"}:
+                self.fail("not_error", index=index)
+            code, fatal = item["code"], item["fatal"]
+            if not isinstance(code, str) or not qoe.ERROR_CODE.match(code):
+                self.fail("code", index=index)
+            if not isinstance(fatal, bool):
+                self.fail("fatal", index=index)
+            found.append(qoe.PlaybackError(code, fatal))
+        return tuple(found)
+
+
+class QualityReportSerializer(StrictSerializer):
+    """One QoE report: what changed since the player's last report of this source."""
+
+    source = TextField(
+        max_length=32,
+        validators=[
+            RegexValidator(
+                qoe.SOURCE.pattern, "A provider's slug: letters, digits, “-” or “_”, at most 32."
+            )
+        ],
+        help_text="The source playing: self-hosted, or the provider's slug.",
+    )
+    startup_ms = JSONNumberField(
+        default=None,
+        allow_null=True,
+        min_value=0,
+        max_value=qoe.MAX_MS,
+        help_text="From choosing the source to its first frame (an embed: to its ready "
+        "message); sent once, in the first report after it.",
+    )
+    stalls = count_field("Stalls after start-up since the last report.")
+    stalled_ms = JSONNumberField(
+        default=0.0, min_value=0, max_value=qoe.MAX_MS, help_text="Their length, together."
+    )
+    played_ms = PlayedField(default=dict)
+    switches_up = count_field("Rung switches to a taller rung.")
+    switches_down = count_field("Rung switches to a shorter rung.")
+    bandwidth_kbps = JSONNumberField(
+        default=None,
+        allow_null=True,
+        min_value=0,
+        max_value=qoe.MAX_BANDWIDTH_KBPS,
+        help_text="The player's bandwidth estimate now, in kilobits per second.",
+    )
+    errors = PlaybackErrorsField(default=tuple)
+    client_ts = JSONIntegerField(
+        min_value=0,
+        max_value=rules.MAX_CLIENT_TS_MS,
+        error_messages={"min_value": IMPLAUSIBLE, "max_value": IMPLAUSIBLE},
+        help_text="The player's clock when it sent the report, in milliseconds since the Unix "
+        "epoch, as a heartbeat's: the newest report's bandwidth estimate is kept.",
+    )
+    progress_token = TextField(
+        required=False,
+        allow_blank=True,
+        help_text="The playback token, in the page-hide beacon (else the X-Progress-Token header).",
+    )
+    csrfmiddlewaretoken = TextField(required=False, allow_blank=True, help_text=FORM_CSRF_HELP)
+
+    def validate_client_ts(self, ms: int) -> dt.datetime:
+        return rules.client_time(ms, now=timezone.now())
+
+    def validate(self, attrs: dict[str, Any]) -> qoe.QualityReport:  # type: ignore[override]
+        for name in CREDENTIAL_FIELDS:
+            attrs.pop(name, None)
+        return qoe.QualityReport(**attrs)
+
+
+class QualityResultSerializer(serializers.Serializer):
+    result = serializers.ChoiceField(choices=["recorded"])
+    reports = serializers.IntegerField(
+        help_text="How many reports of this session and source are added up now."
+    )
+
+
+QUALITY_REPORT = QualityReportSerializer()
+QUALITY_RESULT = QualityResultSerializer()

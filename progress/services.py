@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
-from django.http import HttpRequest
+from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog.models import Movie
@@ -54,9 +53,14 @@ def is_watchable(movie_id: int) -> bool:
     return watchable.is_watchable(movie_id)
 
 
+def get_progress(*, user_id: int, movie_id: int) -> WatchProgress | None:
+    """The newest known progress (Redis's entry or the database's row), or None."""
+    return buffer.get_progress(user_id=user_id, movie_id=movie_id)
+
+
 def progress_of(*, user_id: int, movie_id: int) -> WatchProgress:
     """The viewer's progress in the movie; when there is none, an unsaved one at the start."""
-    progress = buffer.get_progress(user_id=user_id, movie_id=movie_id)
+    progress = get_progress(user_id=user_id, movie_id=movie_id)
     if progress is None:
         return WatchProgress(
             user_id=user_id,
@@ -70,7 +74,41 @@ def progress_of(*, user_id: int, movie_id: int) -> WatchProgress:
 
 
 def continue_watching(*, user_id: int, limit: int) -> list[WatchProgress]:
-    return buffer.continue_watching(user_id=user_id, limit=limit)
+    """The user's unfinished movies with a resume point, most recently watched first, each with
+    ``.movie`` loaded: the database rows overlaid with what Redis has not flushed yet.
+
+    At most two queries: the user's rows (plus those Redis knows newer versions of), and the
+    movies only Redis knows about.
+    """
+    buffered = buffer.buffered_for_user(user_id)
+    stored = (
+        WatchProgress.objects.for_user(user_id)
+        .filter(movie__is_published=True)
+        .filter(
+            Q(completed=False, position__gte=settings.PROGRESS_MIN_RESUME_SECONDS)
+            | Q(movie_id__in=list(buffered))
+        )
+        .select_related("movie")
+        .defer("movie__search_vector")
+        .recent_first()[: limit + len(buffered)]
+    )
+    merged = {progress.movie_id: progress for progress in stored}
+    unseen: dict[int, WatchProgress] = {}
+    for movie_id, fresh in buffered.items():
+        known = merged.get(movie_id)
+        if known is None:
+            if fresh.has_resume_point():
+                unseen[movie_id] = fresh
+        elif fresh.client_ts > known.client_ts:
+            fresh.movie = known.movie
+            merged[movie_id] = fresh
+    if unseen:
+        for movie in Movie.objects.published().filter(pk__in=list(unseen)).defer("search_vector"):
+            unseen[movie.pk].movie = movie
+            merged[movie.pk] = unseen[movie.pk]
+    items = [p for p in merged.values() if p.has_resume_point()]
+    items.sort(key=lambda p: (p.updated_at, p.movie_id), reverse=True)
+    return items[:limit]
 
 
 def resume_position(*, user_id: int | None, movie_id: int) -> float:
@@ -78,19 +116,13 @@ def resume_position(*, user_id: int | None, movie_id: int) -> float:
     there is none, it is too early to count, or the movie was finished (watch it again)."""
     if user_id is None:
         return 0.0
-    progress = buffer.get_progress(user_id=user_id, movie_id=movie_id)
+    progress = get_progress(user_id=user_id, movie_id=movie_id)
     return progress.resume_position() if progress is not None else 0.0
 
 
 def playback_token(*, user_id: int, movie_id: int) -> str:
     """What the watch page gives the player to authenticate its heartbeats (progress/tokens.py)."""
     return tokens.issue(user_id=user_id, movie_id=movie_id)
-
-
-def heartbeat_viewer(request: HttpRequest) -> int | None:
-    """Whose heartbeat this is, by its playback token alone (no session read): the rate
-    limiter's bucket for it. None without a genuine, unexpired token in the header."""
-    return tokens.viewer_of(request.META.get(tokens.HEADER))
 
 
 def start_viewing_session(
@@ -107,8 +139,13 @@ def start_viewing_session(
             return existing
         if existing is not None:
             session_id = None
-    return buffer.start_session(
-        user_id=user_id, movie_id=movie_id, device=device, session_id=session_id
+    # Where it starts: a resume, or from the beginning.
+    return ViewingSession.objects.create(
+        id=session_id or uuid.uuid4(),
+        user_id=user_id,
+        movie_id=movie_id,
+        device=device[:64],
+        resumed_from=resume_position(user_id=user_id, movie_id=movie_id),
     )
 
 

@@ -16,52 +16,40 @@ token is missing, expired, forged or for another movie is authenticated the ordi
 
 from __future__ import annotations
 
-import threading
-import time
-
 from django.conf import settings
 from django.core import signing
+
+from streamsite import clock
+from streamsite.localcache import LocalCache
 
 HEADER = "HTTP_X_PROGRESS_TOKEN"
 FORM_FIELD = "progress_token"
 _SALT = "streamsite.progress.playback-token"
 
 # A player sends the same token every 10 s: each process remembers the tokens it has checked
-# (token -> (user id, movie id, monotonic expiry)) rather than computing the HMAC again.
-# Bounded: a flood of random tokens is never remembered, and the memory is simply cleared
-# when full (costing some HMACs).
-_checked: dict[str, tuple[int, int, float]] = {}
-_checked_lock = threading.Lock()
-_MAX_CHECKED = 50_000
+# (token -> (user id, movie id)) until they expire rather than computing the HMAC again.
+# Bounded: a flood of random tokens is never remembered (only genuine ones are), and the least
+# recently used go first when full.
+_checked = LocalCache(maxsize=50_000)
 
 
 def issue(*, user_id: int, movie_id: int) -> str:
     return signing.TimestampSigner(salt=_SALT).sign(f"{user_id}:{movie_id}")
 
 
-def viewer_of(token: str | None) -> int | None:
-    """The viewer a genuine, unexpired token was issued to, whatever its movie."""
-    claims = _claims(token)
-    return claims[0] if claims is not None else None
-
-
 def grant_of(token: str | None) -> tuple[int, int] | None:
     """(viewer, movie) of a genuine, unexpired token."""
-    claims = _claims(token)
-    return (claims[0], claims[1]) if claims is not None else None
+    return _claims(token)
 
 
-def _claims(token: str | None) -> tuple[int, int, float] | None:
-    """(user id, movie id, monotonic expiry) of a genuine, unexpired token, remembered."""
+def _claims(token: str | None) -> tuple[int, int] | None:
+    """(user id, movie id) of a genuine, unexpired token, remembered until it expires."""
     if not token:
         return None
-    checked = _checked.get(token)
-    if checked is None or checked[2] <= time.monotonic():
-        checked = _check(token)
-    return checked
+    return _checked.get(token) or _check(token)
 
 
-def _check(token: str) -> tuple[int, int, float] | None:
+def _check(token: str) -> tuple[int, int] | None:
     signer = signing.TimestampSigner(salt=_SALT)
     max_age = settings.PROGRESS_TOKEN_MAX_AGE
     try:
@@ -73,10 +61,6 @@ def _check(token: str) -> tuple[int, int, float] | None:
         return None
     # "<user>:<movie>:<timestamp>:<signature>", and the signature was just found genuine.
     signed_at = signing.b62_decode(token.rsplit(signer.sep, 2)[1])
-    expires = time.monotonic() + max_age - (time.time() - signed_at)
-    checked = (int(user_id), int(movie_id), expires)
-    with _checked_lock:
-        if len(_checked) >= _MAX_CHECKED:
-            _checked.clear()
-        _checked[token] = checked
-    return checked
+    claims = (int(user_id), int(movie_id))
+    _checked.set(token, claims, seconds=max_age - (clock.time() - signed_at))
+    return claims

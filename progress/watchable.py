@@ -8,32 +8,23 @@ never remembered, so a new movie works at once.
 
 from __future__ import annotations
 
-import threading
-import time
-
 from catalog.models import Movie
+from streamsite.localcache import LocalCache
 
 CONFIRMED_FOR_SECONDS = 60.0
-_MAX_ENTRIES = 50_000
 
-_confirmed: dict[int, float] = {}
-_lock = threading.Lock()
+_confirmed = LocalCache(maxsize=50_000)
 
 
 def is_watchable(movie_id: int) -> bool:
-    now = time.monotonic()
-    if _confirmed.get(movie_id, 0.0) > now:
+    if _confirmed.get(movie_id):
         return True
     if not Movie.objects.published().filter(pk=movie_id).exists():
         return False
-    with _lock:
-        if len(_confirmed) >= _MAX_ENTRIES:
-            _confirmed.clear()
-        _confirmed[movie_id] = now + CONFIRMED_FOR_SECONDS
+    _confirmed.set(movie_id, True, CONFIRMED_FOR_SECONDS)
     return True
 
 
 def forget() -> None:
     """Drop what this process remembers (a movie was unpublished or deleted here)."""
-    with _lock:
-        _confirmed.clear()
+    _confirmed.clear()

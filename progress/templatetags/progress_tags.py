@@ -13,18 +13,12 @@ from django import template
 from django.conf import settings
 
 from catalog.models import Movie
-from progress import buffer
+from progress import services
+from streamsite import clock
 
 register = template.Library()
-
-
-@register.filter
-def clock(seconds: float | int | None) -> str:
-    """2530 → ``42:10``, 3725 → ``1:02:05``: a position as players show it."""
-    total = max(0, int(seconds or 0))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+# 2530 → ``42:10``, 3725 → ``1:02:05``: a position as players show it.
+register.filter("clock", clock.position)
 
 
 def _viewer_id(context: template.Context) -> int | None:
@@ -39,7 +33,7 @@ def continue_watching_row(context: template.Context) -> dict[str, Any]:
     items = []
     if user_id is not None:
         limit = settings.PROGRESS_CONTINUE_WATCHING_LIMIT
-        items = buffer.continue_watching(user_id=user_id, limit=limit)
+        items = services.continue_watching(user_id=user_id, limit=limit)
     return {"items": items, "csrf_token": context.get("csrf_token")}
 
 
@@ -48,7 +42,7 @@ def play_actions(context: template.Context, movie: Movie) -> dict[str, Any]:
     user_id = _viewer_id(context)
     progress = None
     if user_id is not None:
-        progress = buffer.get_progress(user_id=user_id, movie_id=movie.pk)
+        progress = services.get_progress(user_id=user_id, movie_id=movie.pk)
     if progress is not None and progress.is_completed():
         state = "again"
     elif progress is not None and progress.has_resume_point():

@@ -192,7 +192,7 @@ def test_deleting_the_viewing_history_forgets_positions_sessions_and_the_buffer(
     )
     assert not WatchProgress.objects.filter(user=viewer).exists()
     assert not ViewingSession.objects.filter(user=viewer).exists()
-    assert buffer.continue_watching(user_id=viewer.pk, limit=10) == []
+    assert services.continue_watching(user_id=viewer.pk, limit=10) == []
     assert buffer.get_progress(user_id=viewer.pk, movie_id=alien.pk) is None
     assert ViewingSession.objects.filter(user=other).exists()  # nobody else's
 
