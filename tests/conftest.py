@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from catalog.models import Genre, Movie
@@ -95,6 +96,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.longrepr = f"CI runs every test, and this one skipped: {reason}"
     return report
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """Users are created and signed in by hundreds of tests: hash at one iteration, not a
+    million (tests/passwords.py)."""
+    with override_settings(PASSWORD_HASHERS=["tests.passwords.OneIterationPBKDF2PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)
