@@ -11,8 +11,15 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/streamsite
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
+# Tests run in parallel (pytest-xdist), each worker on a test database of its own
+# (test_streamsite_gw0, gw1…) and a Redis db of its own (15, 14…; tests/conftest.py). Most of
+# the slow tests wait on a browser, ffmpeg or a server rather than the CPU, so more workers
+# than cores pays. Tests are handed out one at a time in pytest-django's order (loadgroup),
+# except the modules that start a topology or cluster once, which stay on one worker
+# (XDIST_GROUPS in tests/conftest.py).
+TEST_WORKERS ?= 4
 
-.PHONY: run test lint format install install-dev services migrate demo worker beat bench loadtest vendor clean
+.PHONY: run test test-fast lint format install install-dev services migrate demo worker beat bench loadtest vendor clean
 
 run: $(VENV)/.runtime migrate demo
 	$(MANAGE) runserver $(HOST):$(PORT)
@@ -22,7 +29,15 @@ test: $(VENV)/.dev services
 	$(BIN)/ruff format --check .
 	$(MANAGE) makemigrations --check --dry-run
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_TASK_ALWAYS_EAGER=true \
-		$(BIN)/pytest $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The edit loop: every test but those marked slow (browser, ffmpeg, nginx, gunicorn, Celery
+# workers, the topology: tests/conftest.py), spread test by test, on test databases kept
+# between runs (--reuse-db: new migrations are applied; PYTEST_ARGS=--create-db rebuilds them).
+# No lint: `make test` is what CI runs.
+test-fast: $(VENV)/.dev services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_TASK_ALWAYS_EAGER=true \
+		$(BIN)/pytest -n $(TEST_WORKERS) -m "not slow" --reuse-db $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -69,6 +69,14 @@ SLOW_MODULES = (
     "tests/topology/",
     "tests/loadtest/",
     "tests/streamsite/test_replicas.py",  # initdb and pg_basebackup
+    "tests/streamsite/test_openapi_fuzz.py",  # thousands of generated requests
+    "tests/streamsite/test_metrics.py",  # gunicorn and promtool
+    "tests/streamsite/test_database_outage.py",  # gunicorn
+    "tests/test_celery_wiring.py",  # celery worker processes
+    "tests/catalog/test_demo.py",  # the demo set up from nothing, in other processes
+    "tests/cdn/test_edge.py",  # nginx
+    "tests/videos/test_delivery.py",  # ffmpeg and nginx
+    "tests/videos/test_demo.py",  # ffmpeg
 )
 
 
@@ -78,12 +86,31 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# Under `make test` (pytest -n, --dist loadgroup) tests are handed to the workers one by one in
+# pytest-django's order, so on every worker the tests that roll back run before those that
+# empty the tables (which also empties what the migrations seeded, e.g. the VidKing provider).
+# The modules below start something expensive once per module or package and so keep their
+# tests on one worker; each holds only tests of one kind (rolled back, tables emptied, or no
+# database), so that order still holds on their worker.
+XDIST_GROUPS = {
+    "tests/topology/": "topology",  # the compose topology
+    "tests/streamsite/test_replicas.py": "replicas",  # a primary and a replica
+    "tests/deploy/test_k8s.py": "k8s",  # kubectl kustomize of each overlay
+    "tests/deploy/test_gunicorn.py": "gunicorn",  # gunicorn, sync and gthread
+    "tests/progress/test_player.py": "player",  # ten minutes of video from ffmpeg
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     slow = pytest.mark.slow
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
         if uses & SLOW_FIXTURES or item.nodeid.startswith(SLOW_MODULES):
             item.add_marker(slow)
+        for prefix, group in XDIST_GROUPS.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(wrapper=True)
