@@ -1,6 +1,7 @@
 """Cursor vs offset pagination of GET /api/movies at 100,000 movies on PostgreSQL.
 
     .venv/bin/python bench/pagination.py [--movies 100000] [--page 1000] [--repeat 30]
+        [--ordering popular]
 
 Times page 1 and page N of the API's cursor pagination (what GET /api/movies serves) and of
 DRF's LimitOffsetPagination over the same queryset, in-process, median of --repeat runs.
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--movies", type=int, default=100_000)
     parser.add_argument("--page", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--ordering", default="popular", help="a name of catalog/ordering.py")
     args = parser.parse_args()
 
     print(f"Seeding {args.movies:,} movies into a fresh PostgreSQL database…", flush=True)
@@ -71,12 +73,14 @@ def main() -> None:
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
 
-    from catalog.api import ORDERINGS, MovieCursorPagination, MovieSummarySerializer
+    from catalog.api import MovieCursorPagination, MovieSummarySerializer
     from catalog.models import Movie
+    from catalog.ordering import ordering_named
 
     factory = APIRequestFactory()
-    movies = Movie.objects.published().with_card_fields()
-    ordering = ORDERINGS["popularity"]
+    ordering = ordering_named(args.ordering)
+    movies = Movie.objects.published().with_card_fields().annotate(**ordering.annotations)
+    first_column = ordering.order_by[0].lstrip("-")
 
     def cursor_page(cursor: str | None) -> int:
         url = "/api/movies" + (f"?cursor={cursor}" if cursor else "")
@@ -87,12 +91,14 @@ def main() -> None:
     def offset_page(page_number: int) -> int:
         url = f"/api/movies?limit={PAGE_SIZE}&offset={(page_number - 1) * PAGE_SIZE}"
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(movies.order_by(*ordering), Request(factory.get(url)))
+        page = paginator.paginate_queryset(
+            movies.order_by(*ordering.order_by), Request(factory.get(url))
+        )
         return len(MovieSummarySerializer(page, many=True).data)
 
-    # The cursor a client holds after reading pages 1..N-1: the last popularity it saw.
+    # The cursor a client holds after reading pages 1..N-1: the last first-column value it saw.
     skip = (args.page - 1) * PAGE_SIZE
-    last_seen = movies.order_by(*ordering).values_list("popularity", flat=True)[skip - 1]
+    last_seen = movies.order_by(*ordering.order_by).values_list(first_column, flat=True)[skip - 1]
     paginator = MovieCursorPagination(ordering, PAGE_SIZE)
     paginator.base_url = "/api/movies"
     token = paginator.encode_cursor(Cursor(offset=0, reverse=False, position=str(last_seen)))
@@ -104,7 +110,10 @@ def main() -> None:
     offset_first = median_ms(lambda: offset_page(1), args.repeat)
     offset_far = median_ms(lambda: offset_page(args.page), args.repeat)
 
-    print(f"\n{args.movies:,} movies, {PAGE_SIZE} per page, median of {args.repeat} runs (ms)")
+    print(
+        f"\n{args.movies:,} movies, ordering={args.ordering}, {PAGE_SIZE} per page, "
+        f"median of {args.repeat} runs (ms)"
+    )
     print(f"{'pagination':<10} {'page 1':>9} {f'page {args.page:,}':>11} {'ratio':>7}")
     for name, first, far in (
         ("cursor", cursor_first, cursor_far),

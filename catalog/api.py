@@ -21,19 +21,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Genre, Movie
+from catalog.ordering import ALIASES, ORDERINGS, Ordering, ordering_named
 from shield.decorators import TIER, rate_limit
 from streamsite import http_cache
 from streamsite.api import StrictParams
 
-# Public ordering names → the ORDER BY the cursor pagination walks; each ends in a unique
-# tie-breaker so pages never overlap.
-ORDERINGS: dict[str, tuple[str, ...]] = {
-    "popularity": ("-popularity", "-id"),
-    "rating": ("-vote_average", "-id"),
-    "newest": ("-release_date", "-id"),
-    "oldest": ("release_date", "id"),
-    "title": ("title", "id"),
-}
 MAX_QUERY_LENGTH = 200
 
 
@@ -48,7 +40,13 @@ class MovieListParams(StrictParams):
     genre = serializers.SlugField(max_length=64, required=False)
     year = serializers.IntegerField(min_value=1870, max_value=2100, required=False)
     featured = serializers.BooleanField(required=False)
-    ordering = serializers.ChoiceField(choices=list(ORDERINGS), default="popularity")
+    ordering = serializers.ChoiceField(
+        choices=[*ALIASES, *ORDERINGS],
+        default="popularity",
+        help_text="The same vocabulary as the browse page's `?sort=`: a name orders movies the "
+        "same way on both. `popularity` is another name for `popular`. Date orders put movies "
+        "without a release date last.",
+    )
     page_size = serializers.IntegerField(min_value=1, max_value=100, default=24)
 
 
@@ -185,8 +183,9 @@ class MovieCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
-    def __init__(self, ordering: tuple[str, ...], page_size: int) -> None:
-        self.ordering = ordering
+    def __init__(self, ordering: Ordering, page_size: int) -> None:
+        self.ordering = ordering.order_by
+        self.first_column = ordering.first_column(Movie)
         self.page_size = page_size
 
     def decode_cursor(self, request: Request) -> Cursor | None:
@@ -195,8 +194,7 @@ class MovieCursorPagination(CursorPagination):
         try:
             cursor = super().decode_cursor(request)
             if cursor is not None and cursor.position is not None:
-                column = Movie._meta.get_field(self.ordering[0].lstrip("-"))
-                column.to_python(cursor.position)
+                self.first_column.to_python(cursor.position)
                 if "\x00" in cursor.position:  # PostgreSQL cannot compare text holding one
                     raise DjangoValidationError("null character")
         except (NotFound, DjangoValidationError):
@@ -234,11 +232,8 @@ class MovieListView(APIView):
             movies = movies.released_in(year)
         if (featured := params.get("featured")) is not None:
             movies = movies.filter(is_featured=featured)
-        ordering = ORDERINGS[params["ordering"]]
-        if ordering[0].lstrip("-") == "release_date":
-            # A cursor cannot point between NULLs; undated movies are left out of date orders.
-            movies = movies.exclude(release_date=None)
-        paginator = MovieCursorPagination(ordering, params["page_size"])
+        movies = movies.ordered(params["ordering"])
+        paginator = MovieCursorPagination(ordering_named(params["ordering"]), params["page_size"])
         page = paginator.paginate_queryset(movies, request, view=self)
         return paginator.get_paginated_response(MovieSummarySerializer(page, many=True).data)
 

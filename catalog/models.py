@@ -18,6 +18,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
+from catalog.ordering import ordering_named
 from cdn import images, links
 from cdn.images import validate_artwork
 
@@ -59,17 +60,16 @@ class MovieQuerySet(models.QuerySet["Movie"]):
             release_date__gte=dt.date(year, 1, 1), release_date__lt=dt.date(year + 1, 1, 1)
         )
 
+    def ordered(self, name: str) -> MovieQuerySet:
+        """Ordered by a name of the sort vocabulary (``catalog.ordering``)."""
+        ordering = ordering_named(name)
+        return self.annotate(**ordering.annotations).order_by(*ordering.order_by)
+
     def popular(self) -> MovieQuerySet:
-        return self.order_by("-popularity", "-id")
+        return self.ordered("popular")
 
     def newest(self) -> MovieQuerySet:
-        return self.order_by(F("release_date").desc(nulls_last=True), "-id")
-
-    def top_rated(self) -> MovieQuerySet:
-        return self.order_by("-vote_average", "-vote_count", "-id")
-
-    def by_title(self) -> MovieQuerySet:
-        return self.order_by("title", "id")
+        return self.ordered("newest")
 
     def search(self, query: str) -> MovieQuerySet:
         """Movies matching ``query``, best match first.

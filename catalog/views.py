@@ -14,7 +14,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from catalog import artwork, services
-from catalog.models import Credit, Genre, ListEntry, Movie, MovieQuerySet
+from catalog.models import Credit, Genre, ListEntry, Movie
+from catalog.ordering import DEFAULT, MENU, ORDERINGS
 from streamsite import cache, http_cache
 
 ROW_LENGTH = 12
@@ -22,12 +23,6 @@ SIMILAR_LENGTH = 12
 GENRE_ROWS = 4
 BROWSE_PAGE_SIZE = 24
 MAX_QUERY_LENGTH = 200
-SORTS = {
-    "popular": ("Most popular", MovieQuerySet.popular),
-    "newest": ("Newest", MovieQuerySet.newest),
-    "rating": ("Top rated", MovieQuerySet.top_rated),
-    "title": ("Title A–Z", MovieQuerySet.by_title),
-}
 
 
 @require_safe
@@ -69,7 +64,7 @@ class BrowseForm(forms.Form):
     )
     sort = forms.ChoiceField(
         label="Sort by",
-        choices=[(key, label) for key, (label, _) in SORTS.items()],
+        choices=[(name, ORDERINGS[name].label) for name in MENU],
         required=False,
     )
 
@@ -85,8 +80,8 @@ def browse(request: HttpRequest) -> HttpResponse:
         movies = movies.in_genre(genre)
     if (year := form.cleaned_data["year"]) is not None:
         movies = movies.released_in(year)
-    _, order = SORTS[form.cleaned_data["sort"] or "popular"]
-    paginator = Paginator(order(movies), BROWSE_PAGE_SIZE)
+    movies = movies.ordered(form.cleaned_data["sort"] or DEFAULT)
+    paginator = Paginator(movies, BROWSE_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -28,9 +28,8 @@ from django.http import HttpResponseBase
 from django.urls import resolve, reverse
 from django.utils.http import urlencode
 
-from catalog.api import ORDERINGS
 from catalog.models import Genre, Movie
-from catalog.views import SORTS
+from catalog.ordering import DEFAULT, MENU, ORDERINGS
 from streamsite import cache
 
 # Called after each target: position (from 1), total, path, HTTP status, X-Cache or "".
@@ -56,11 +55,11 @@ def warm_targets(*, top_n: int) -> list[str]:
     return [
         reverse("catalog:home"),
         browse,
-        *(_with(browse, sort=sort) for sort in SORTS if sort != "popular"),
+        *(_with(browse, sort=name) for name in MENU if name != DEFAULT),
         *(_with(browse, genre=slug) for slug in genres),
         *(reverse("catalog:detail", kwargs={"slug": slug}) for _, slug in top),
         api_list,
-        *(_with(api_list, ordering=name) for name in ORDERINGS if name != "popularity"),
+        *(_with(api_list, ordering=name) for name in ORDERINGS if name != DEFAULT),
         *(_with(api_list, genre=slug) for slug in genres),
         reverse("genre-list"),
         *(reverse("movie-detail", kwargs={"movie_id": pk}) for pk, _ in top),

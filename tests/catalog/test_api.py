@@ -52,13 +52,39 @@ def test_cursor_pagination_walks_every_movie_exactly_once(api_client, make_movie
     assert len(seen) == 7
 
 
-def test_ordering_by_newest_leaves_out_undated_movies(api_client, make_movie):
+def walk(api_client, url: str) -> list[str]:
+    seen: list[str] = []
+    while url:
+        body = api_client.get(url).json()
+        seen += [movie["title"] for movie in body["results"]]
+        url = body["next"]
+    return seen
+
+
+def test_date_orderings_put_undated_movies_last(api_client, make_movie):
     make_movie("Old", release_date=dt.date(1950, 1, 1))
     make_movie("New", release_date=dt.date(2020, 1, 1))
     make_movie("Undated", release_date=None)
 
-    assert titles(api_client.get("/api/movies?ordering=newest")) == ["New", "Old"]
-    assert titles(api_client.get("/api/movies?ordering=oldest")) == ["Old", "New"]
+    assert titles(api_client.get("/api/movies?ordering=newest")) == ["New", "Old", "Undated"]
+    assert titles(api_client.get("/api/movies?ordering=oldest")) == ["Old", "New", "Undated"]
+
+
+@pytest.mark.parametrize("ordering", ["newest", "oldest"])
+def test_cursor_walks_every_movie_once_when_some_have_no_release_date(
+    api_client, make_movie, ordering
+):
+    # Undated movies share one position at the end: pages must neither repeat nor drop them.
+    for number in range(4):
+        make_movie(f"Dated {number}", release_date=dt.date(2000 + number, 1, 1))
+    for number in range(5):
+        make_movie(f"Undated {number}", release_date=None)
+
+    seen = walk(api_client, f"/api/movies?ordering={ordering}&page_size=2")
+
+    assert len(seen) == 9
+    assert set(seen) == {f"Dated {n}" for n in range(4)} | {f"Undated {n}" for n in range(5)}
+    assert all(title.startswith("Undated") for title in seen[4:])
 
 
 @pytest.mark.parametrize(
