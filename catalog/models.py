@@ -18,7 +18,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
-from catalog.ordering import ordering_named
+from catalog.ordering import RELEASED_NEWEST_FIRST, RELEASED_OLDEST_FIRST, ordering_named
 from cdn import images, links
 from cdn.images import validate_artwork
 
@@ -272,6 +272,17 @@ class Movie(models.Model):
             ),
             # "New releases" and browsing by year: published movies by release date.
             models.Index(fields=["is_published", "-release_date"], name="movie_published_released"),
+            # Newest and oldest first (page and API), undated movies last: the expressions the
+            # ORDER BY and the API's cursor compare.
+            models.Index(
+                F("is_published"),
+                RELEASED_NEWEST_FIRST.desc(),
+                F("id").desc(),
+                name="movie_published_newest",
+            ),
+            models.Index(
+                F("is_published"), RELEASED_OLDEST_FIRST, F("id"), name="movie_published_oldest"
+            ),
             # The home hero: a handful of featured rows among many, so a partial index
             # holds only them.
             models.Index(

@@ -38,10 +38,14 @@ def _release_date_or(stand_in: dt.date) -> Coalesce:
     return Coalesce("release_date", Value(stand_in), output_field=models.DateField())
 
 
+# The release dates the date orders sort on; Movie's indexes hold the same expressions.
+RELEASED_NEWEST_FIRST = _release_date_or(dt.date.min)
+RELEASED_OLDEST_FIRST = _release_date_or(dt.date.max)
+
 ORDERINGS: dict[str, Ordering] = {
     "popular": Ordering("Most popular", ("-popularity", "-id")),
-    "newest": Ordering("Newest", ("-dated", "-id"), {"dated": _release_date_or(dt.date.min)}),
-    "oldest": Ordering("Oldest", ("dated", "id"), {"dated": _release_date_or(dt.date.max)}),
+    "newest": Ordering("Newest", ("-dated", "-id"), {"dated": RELEASED_NEWEST_FIRST}),
+    "oldest": Ordering("Oldest", ("dated", "id"), {"dated": RELEASED_OLDEST_FIRST}),
     "rating": Ordering("Top rated", ("-vote_average", "-vote_count", "-id")),
     "title": Ordering("Title A–Z", ("title", "id")),
 }
