@@ -26,10 +26,10 @@ PAGE_SIZE = 24
 SEED_SQL = """
 INSERT INTO catalog_movie (tmdb_id, imdb_id, title, original_title, slug, overview, tagline,
     release_date, runtime, poster_path, backdrop_path, popularity, vote_average, vote_count,
-    is_published, is_featured, created_at, updated_at)
+    is_published, is_featured, created_at, updated_at, poster_file, backdrop_file)
 SELECT n, '', 'Movie ' || n, 'Movie ' || n, 'movie-' || n, 'Overview of movie ' || n, '',
     DATE '1950-01-01' + (n %% 27000), 90 + n %% 60, '', '', random() * 1000, random() * 10,
-    n %% 5000, n %% 20 <> 0, n %% 500 = 0, now(), now()
+    n %% 5000, n %% 20 <> 0, n %% 500 = 0, now(), now(), '', ''
 FROM generate_series(1, %s) AS n
 """
 
