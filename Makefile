@@ -32,12 +32,12 @@ test: $(VENV)/.dev services
 		$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The edit loop: every test but those marked slow (browser, ffmpeg, nginx, gunicorn, Celery
-# workers, the topology: tests/conftest.py), spread test by test, on test databases kept
-# between runs (--reuse-db: new migrations are applied; PYTEST_ARGS=--create-db rebuilds them).
-# No lint: `make test` is what CI runs.
+# workers, the topology: tests/conftest.py), spread test by test. No lint: `make test` is what
+# CI runs. (Not --reuse-db: a kept database has lost the rows the migrations seed, emptied by
+# the previous run's last tests.)
 test-fast: $(VENV)/.dev services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_TASK_ALWAYS_EAGER=true \
-		$(BIN)/pytest -n $(TEST_WORKERS) -m "not slow" --reuse-db $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
