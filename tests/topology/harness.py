@@ -256,7 +256,10 @@ class Topology:
                 return False
         command = self.health_command(service)
         assert command is not None
-        return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+        try:
+            return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:  # a check slower than its own limit: not ready yet
+            return False
 
     def _wait(self, service: Service, condition: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
