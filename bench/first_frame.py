@@ -60,19 +60,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BENCH_DATABASE_URL, bench_env, collect_static, gunicorn  # noqa: E402
+from bench.common import BENCH_DATABASE_URL, collect_static, gunicorn  # noqa: E402
 from bench.playback import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     film,
     fresh_context,
+    player_env,
     session_cookie,
     setup_django,
     throttle,
     wait_for,
 )
 
-SIGNING_KEY = "benchmark0signing0key"
 DATABASE_URL = BENCH_DATABASE_URL.rsplit("/", 1)[0] + "/streamsite_bench_first_frame"
 
 # Installed before any page script: watches for the <video> watch.js (or the floor) adds, notes
@@ -282,17 +282,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="streamsite-bench-") as tmp:
         work = Path(tmp)
-        env = bench_env(
-            DATABASE_URL=DATABASE_URL,
-            VIDEO_ROOT=str(work / "videos"),
-            STATIC_ROOT=str(work / "static"),
-            HLS_SIGNING_KEY=SIGNING_KEY,
-            HLS_SERVED_BY_DJANGO="true",
-            SHIELD_ENABLED="false",
-            CELERY_TASK_ALWAYS_EAGER="true",
-            DJANGO_SETTINGS_MODULE="streamsite.settings",
-        )
-        env.pop("REDIS_URL", None)  # a local-memory cache, progress straight to the database
+        env = player_env(work, DATABASE_URL)
         print("Making the demo video (manage.py demo_videos)…", flush=True)
         watch_path, master_url, ladder = prepare(env)
         print(f"Ladder: {ladder}", flush=True)

@@ -58,6 +58,7 @@ from bench.common import (  # noqa: E402
     free_port,
     fresh_database,
     gunicorn,
+    serving,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -109,15 +110,8 @@ class _Player(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
-def healthy_provider() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Player)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+def healthy_provider() -> contextlib.AbstractContextManager[str]:
+    return serving(_Player)
 
 
 @contextlib.contextmanager
@@ -148,6 +142,25 @@ def hanging_provider() -> Iterator[str]:
 
 
 # --- The site -------------------------------------------------------------------------------
+
+
+def player_env(work: Path, database_url: str = DATABASE_URL, **overrides: str) -> dict[str, str]:
+    """The environment of a playback bench's server: the database ``database_url``, videos and
+    static files under ``work``, Django serving the signed HLS, no shield, tasks inline, and no
+    Redis (a local-memory cache, progress straight to the database)."""
+    env = bench_env(
+        DATABASE_URL=database_url,
+        VIDEO_ROOT=str(work / "videos"),
+        STATIC_ROOT=str(work / "static"),
+        HLS_SIGNING_KEY=SIGNING_KEY,
+        HLS_SERVED_BY_DJANGO="true",
+        SHIELD_ENABLED="false",
+        CELERY_TASK_ALWAYS_EAGER="true",
+        DJANGO_SETTINGS_MODULE="streamsite.settings",
+        **overrides,
+    )
+    env.pop("REDIS_URL", None)
+    return env
 
 
 def setup_django(env: dict[str, str]) -> None:
@@ -382,22 +395,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="streamsite-bench-") as tmp:
         work = Path(tmp)
-        env = bench_env(
-            DATABASE_URL=DATABASE_URL,
-            VIDEO_ROOT=str(work / "videos"),
-            STATIC_ROOT=str(work / "static"),
-            HLS_SIGNING_KEY=SIGNING_KEY,
-            HLS_SERVED_BY_DJANGO="true",
-            SHIELD_ENABLED="false",
-            CELERY_TASK_ALWAYS_EAGER="true",
+        env = player_env(
+            work,
             CIRCUIT_BREAKERS_ENABLED="false",
             WATCH_SOURCE_TIMEOUT=str(args.timeout),
             VIDEO_LADDER="480,240",
             VIDEO_SEGMENT_SECONDS="2",
             VIDEO_X264_PRESET="ultrafast",
-            DJANGO_SETTINGS_MODULE="streamsite.settings",
         )
-        env.pop("REDIS_URL", None)
         setup_django(env)
         print("Transcoding a 60 s 480p clip with the pipeline…", flush=True)
         movie, asset = ladder_film(work)

@@ -7,11 +7,9 @@ so the health probe finds them up and the watch page hands them out, as in produ
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from tests.deploy.edge import free_port
+from bench.common import serving
 
 PAGE = b"<!doctype html><html><head><title>player</title></head><body>player</body></html>"
 
@@ -30,14 +28,6 @@ class _Provider(BaseHTTPRequestHandler):
         pass  # the probe asks every few seconds: no line each time
 
 
-@contextlib.contextmanager
-def running() -> Iterator[str]:
+def running() -> contextlib.AbstractContextManager[str]:
     """The server, until the block exits; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Provider)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serving(_Provider)
