@@ -33,6 +33,7 @@ PLAYER_EVENT_SCRIPT = (
     "currentTime: 0, duration: 7200, progress: 0}}), '*');</script>"
 )
 _slugs = itertools.count(1)
+BROKEN_TIMEOUT = 0.5  # seconds a provider row waits for a test's hanging provider
 
 
 @dataclass
@@ -179,7 +180,9 @@ def make_provider(db: None) -> ProviderFactory:
             "movie_path_template": "/embed/movie/{tmdb_id}",
             "start_param": "startAt",
             "priority": priority,
-            "timeout_seconds": 0.5,
+            # Ample for a healthy provider on a crowded machine; a test of a broken one passes
+            # BROKEN_TIMEOUT so that it gives up quickly.
+            "timeout_seconds": 3.0,
             "health_path": "/health",
         }
         values.update(fields)

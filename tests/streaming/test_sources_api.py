@@ -17,6 +17,7 @@ from streaming import tasks
 from streaming.models import Provider
 from streamsite import cache
 from streamsite.resilience import get_breaker
+from tests.streaming.conftest import BROKEN_TIMEOUT
 
 FAILURES = ["failing", "hanging", "refused", "garbage", "junk"]
 
@@ -98,7 +99,9 @@ def test_providers_are_ranked_by_priority_and_disabled_ones_are_left_out(
 def test_viewers_get_the_fallback_once_probes_find_the_primary_down(
     state, api_client, make_movie, make_provider, provider_server, probe_all
 ):
-    primary = vidking_like(make_provider, provider_server(state).base_url, priority=10)
+    primary = vidking_like(
+        make_provider, provider_server(state).base_url, priority=10, timeout_seconds=BROKEN_TIMEOUT
+    )
     fallback = make_provider(provider_server("healthy").base_url, priority=20)
     movie = make_movie()
 
@@ -127,7 +130,10 @@ def test_what_each_failed_probe_says_is_readable_by_an_operator(
         "garbage": "HTTP 200 but not HTML (application/octet-stream)",
         "junk": "the answer was not HTTP",
     }
-    providers = {state: make_provider(provider_server(state).base_url) for state in expected}
+    providers = {
+        state: make_provider(provider_server(state).base_url, timeout_seconds=BROKEN_TIMEOUT)
+        for state in expected
+    }
 
     probe_all()
 
@@ -142,7 +148,9 @@ def test_live_check_moves_past_a_dead_primary_within_the_request(
     state, settings, api_client, make_movie, make_provider, provider_server
 ):
     settings.SOURCES_LIVE_CHECK = True
-    primary = vidking_like(make_provider, provider_server(state).base_url, priority=10)
+    primary = vidking_like(
+        make_provider, provider_server(state).base_url, priority=10, timeout_seconds=BROKEN_TIMEOUT
+    )
     fallback_server = provider_server("healthy")
     fallback = make_provider(fallback_server.base_url, priority=20)
     movie = make_movie()

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from streaming.models import Provider
 from tests.conftest_browser import MOBILE, SCREENSHOT_DIR
-from tests.streaming.conftest import PLAYER_EVENT_SCRIPT
+from tests.streaming.conftest import BROKEN_TIMEOUT, PLAYER_EVENT_SCRIPT
 
 pytestmark = pytest.mark.browser
 
@@ -72,6 +72,7 @@ def test_a_provider_that_never_proves_it_plays_gives_way_to_the_next_and_is_prob
         kind=Provider.Kind.VIDKING,
         start_param="progress",
         player_timeout_seconds=1.5,  # the row's own timeout, not WATCH_SOURCE_TIMEOUT's 8 s
+        timeout_seconds=BROKEN_TIMEOUT,  # the probe its failure report starts
     )
     fallback = make_provider(working.base_url, priority=20, kind=Provider.Kind.VIDKING)
     movie = make_movie("Heat", tmdb_id=949)
@@ -181,7 +182,11 @@ def test_a_viewer_who_picks_a_slow_server_keeps_it_and_is_offered_another(
     hanging = provider_server("hanging", title="Server one")
     working = provider_server("healthy", title="Server two")
     primary = make_provider(
-        hanging.base_url, priority=10, kind=Provider.Kind.VIDKING, start_param="progress"
+        hanging.base_url,
+        priority=10,
+        kind=Provider.Kind.VIDKING,
+        start_param="progress",
+        timeout_seconds=BROKEN_TIMEOUT,
     )
     make_provider(working.base_url, priority=20)
     movie = make_movie("Heat", tmdb_id=949)
