@@ -98,6 +98,7 @@ XDIST_GROUPS = {
     "tests/deploy/test_k8s.py": "k8s",  # kubectl kustomize of each overlay
     "tests/deploy/test_gunicorn.py": "gunicorn",  # gunicorn, sync and gthread
     "tests/progress/test_player.py": "player",  # ten minutes of video from ffmpeg
+    "tests/loadtest/test_smoke.py": "loadtest",  # one load test run through the topology
 }
 
 
