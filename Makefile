@@ -14,9 +14,8 @@ PYTEST_ARGS ?=
 # Tests run in parallel (pytest-xdist), each worker on a test database of its own
 # (test_streamsite_gw0, gw1…) and a Redis db of its own (15, 14…; tests/conftest.py). Most of
 # the slow tests wait on a browser, ffmpeg or a server rather than the CPU, so more workers
-# than cores pays. Tests are handed out one at a time in pytest-django's order (loadgroup),
-# except the modules that start a topology or cluster once, which stay on one worker
-# (XDIST_GROUPS in tests/conftest.py).
+# than cores pays. The modules that start a topology or cluster once stay on one worker and go
+# out first (--dist loadgroup, XDIST_GROUPS in tests/conftest.py); the rest one at a time.
 TEST_WORKERS ?= 4
 
 .PHONY: run test test-fast lint format install install-dev services migrate demo worker beat bench loadtest vendor clean

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import importlib
 import itertools
 import os
 import socket
@@ -12,9 +13,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
+from pytest_django.plugin import blocking_manager_key
 from rest_framework.test import APIClient
 
 from catalog.models import Genre, Movie
@@ -29,6 +32,7 @@ pytest_plugins = [
 ]
 
 _tmdb_ids = itertools.count(900_000)
+_SEED_PROVIDERS = importlib.import_module("streaming.migrations.0002_seed_providers")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -86,12 +90,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-# Under `make test` (pytest -n, --dist loadgroup) tests are handed to the workers one by one in
-# pytest-django's order, so on every worker the tests that roll back run before those that
-# empty the tables (which also empties what the migrations seeded, e.g. the VidKing provider).
-# The modules below start something expensive once per module or package and so keep their
-# tests on one worker; each holds only tests of one kind (rolled back, tables emptied, or no
-# database), so that order still holds on their worker.
+# Under `make test` (pytest -n, --dist loadgroup) the modules below keep their tests on one
+# worker: each starts something expensive once per module or package. xdist hands these groups
+# out first, biggest first, then the other tests one by one; a test that commits may therefore
+# run before a rolled-back one on the same worker (pytest_runtest_teardown below keeps that
+# harmless).
 XDIST_GROUPS = {
     "tests/topology/": "topology",  # the compose topology
     "tests/streamsite/test_replicas.py": "replicas",  # a primary and a replica
@@ -127,6 +130,27 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 "do not work together (see requirements-dev.txt)",
                 pytrace=False,
             )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """A test that commits (transactional_db, live_server) ends
+    with every table emptied, which also empties the rows a migration seeded (the providers of
+    streaming/0002). They are put back as migrate left them, so the next test on this worker
+    sees the database a fresh one has, whatever order the tests come in."""
+    try:
+        return (yield)
+    finally:
+        if nextitem is not None and _commits(item):  # after the last, the database is gone
+            with item.config.stash[blocking_manager_key].unblock():
+                _SEED_PROVIDERS.seed(django_apps, None)
+
+
+def _commits(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        return True
+    return bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
 
 
 @pytest.hookimpl(wrapper=True)
