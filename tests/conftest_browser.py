@@ -12,6 +12,7 @@ Override `browser_viewport` (e.g. by parametrizing it) to test other screen size
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -122,10 +123,15 @@ def browser_page(
 
 
 @pytest.fixture
-def screenshot(browser_viewport: dict[str, int]) -> Callable[[Page, str], Path]:
-    """Save a full-page screenshot as artifacts/screenshots/<name>-<width>.png."""
+def screenshot(browser_viewport: dict[str, int]) -> Callable[[Page, str], None]:
+    """With SCREENSHOTS=1 in the environment, save a full-page screenshot of each page a test
+    shows as artifacts/screenshots/<name>-<width>.png, to look the pages over. They are for
+    people, not assertions, and cost a third of these tests' time, so a plain run takes none."""
+    wanted = os.environ.get("SCREENSHOTS", "") not in ("", "0")
 
-    def save(page: Page, name: str) -> Path:
+    def save(page: Page, name: str) -> None:
+        if not wanted:
+            return
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         path = SCREENSHOT_DIR / f"{slug}-{browser_viewport['width']}.png"
@@ -137,7 +143,6 @@ def screenshot(browser_viewport: dict[str, int]) -> Callable[[Page, str], Path]:
         )
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(path), full_page=True)
-        return path
 
     return save
 
