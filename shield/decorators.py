@@ -8,7 +8,12 @@ keeps the class, Django's too)::
     class MovieProgressView(APIView): ...
 
 A view of the API without a mark is limited by its caller's tier; a page without one is not
-limited. Pages that embed provider players mark themselves with ``@frames_players`` so the
+limited. A view of a layer below the shield, which may not import it, says the same with the
+attribute the decorator sets (:data:`BUCKET_ATTRIBUTE`)::
+
+    class SchemaView(SpectacularAPIView):
+        shield_bucket = "exempt"
+ Pages that embed provider players mark themselves with ``@frames_players`` so the
 Content-Security-Policy lets them frame the enabled providers (``shield.csp``).
 """
 
@@ -27,7 +32,7 @@ SIGNUP = "signup"  # sign-up form posts: per address and per username
 EXEMPT = "exempt"  # never limited (reading material such as the API's docs)
 BUCKETS = frozenset({TIER, PROGRESS, LOGIN, SIGNUP, EXEMPT})
 
-_BUCKET = "shield_bucket"
+BUCKET_ATTRIBUTE = "shield_bucket"  # what rate_limit() sets; a view class may set it itself
 _FRAMES_PLAYERS = "shield_frames_players"
 
 
@@ -37,7 +42,7 @@ def rate_limit(bucket: str) -> Callable[[V], V]:
         raise ValueError(f"unknown rate-limit bucket {bucket!r}; one of {sorted(BUCKETS)}")
 
     def mark(view: V) -> V:
-        setattr(view, _BUCKET, bucket)
+        setattr(view, BUCKET_ATTRIBUTE, bucket)
         return view
 
     return mark
@@ -51,7 +56,7 @@ def frames_players(view: V) -> V:
 
 def bucket_of(view: Callable[..., Any]) -> str | None:
     """The bucket the view declared, else None."""
-    return _mark(view, _BUCKET)
+    return _mark(view, BUCKET_ATTRIBUTE)
 
 
 def frames_players_of(view: Callable[..., Any]) -> bool:

@@ -157,8 +157,6 @@ def checks_for(request: HttpRequest, bucket: str | None) -> list[Check]:
         bucket = decorators.TIER if is_api(request.path) else decorators.EXEMPT
     if bucket == decorators.EXEMPT or is_exempt(request.path):
         return []
-    if request.path.startswith(tuple(settings.RATELIMIT_EXEMPT_PATHS)):
-        return []
     if bucket in (decorators.LOGIN, decorators.SIGNUP):
         return _form_checks(request, bucket) if request.method == "POST" else []
     if bucket == decorators.PROGRESS:

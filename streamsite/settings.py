@@ -382,10 +382,6 @@ SHIELD_REDIS_URL = env_redis_url("SHIELD_REDIS_URL") or REDIS_URL
 SHIELD_REDIS_TIMEOUT = env_float("SHIELD_REDIS_TIMEOUT", 0.5, minimum=0.01)
 # Never limited, counted or blocked: load balancers and Prometheus poll these.
 SHIELD_EXEMPT_PATHS = ["/api/health", "/metrics"]
-# Never rate limited, but still counted by flood detection: the docs page and the schema it
-# loads are reading material, not API calls (one load is three requests), and must not go
-# blank when a client has spent its allowance. The schema is generated once per process.
-RATELIMIT_EXEMPT_PATHS = ["/api/docs", "/api/schema"]
 # Sliding windows in `limits` notation: "60/minute", "10/2seconds".
 RATELIMITS = {
     "anonymous": env_str("RATELIMIT_ANONYMOUS", "60/minute"),
