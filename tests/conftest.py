@@ -13,8 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import werkzeug.serving
 from django.apps import apps as django_apps
 from django.core.cache import cache
+from django.core.servers import basehttp
 from django.db import connection
 from django.test import override_settings
 from pytest_django.plugin import blocking_manager_key
@@ -32,6 +34,13 @@ pytest_plugins = [
 ]
 
 _tmdb_ids = itertools.count(900_000)
+
+# Django's live server (browser tests, the OpenAPI fuzz) and werkzeug's (pytest-httpserver: TMDb,
+# providers, Cloudflare) send an answer's headers and its body in two writes. With Nagle's
+# algorithm on, the body then waits for the client's delayed ACK of the headers: 40 ms on every
+# request. socketserver's own switch turns it off, as runserver does (streamsite/wsgi.py).
+basehttp.WSGIRequestHandler.disable_nagle_algorithm = True
+werkzeug.serving.WSGIRequestHandler.disable_nagle_algorithm = True
 _SEED_PROVIDERS = importlib.import_module("streaming.migrations.0002_seed_providers")
 
 
