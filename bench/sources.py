@@ -69,6 +69,8 @@ class ProviderServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # see bench.common.serving
+
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
                 if owner.hanging.is_set():
                     owner.stopping.wait(120)
