@@ -122,8 +122,17 @@ def browser_page(
     context.close()
 
 
+def load_every_image(page: Page) -> None:
+    """Load the lazy images below the fold too, and wait until the page has fetched them all."""
+    page.evaluate(
+        "() => document.querySelectorAll('img[loading=lazy]')"
+        ".forEach(img => { img.loading = 'eager'; })"
+    )
+    page.wait_for_load_state("networkidle")
+
+
 @pytest.fixture
-def screenshot(browser_viewport: dict[str, int]) -> Callable[[Page, str], None]:
+def screenshot() -> Callable[[Page, str], None]:
     """With SCREENSHOTS=1 in the environment, save a full-page screenshot of each page a test
     shows as artifacts/screenshots/<name>-<width>.png, to look the pages over. They are for
     people, not assertions, and cost a third of these tests' time, so a plain run takes none."""
@@ -134,15 +143,9 @@ def screenshot(browser_viewport: dict[str, int]) -> Callable[[Page, str], None]:
             return
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        path = SCREENSHOT_DIR / f"{slug}-{browser_viewport['width']}.png"
-        # Lazy images below the fold only load once scrolled to; make them load first so the
-        # screenshot shows the finished page.
-        page.evaluate(
-            "() => document.querySelectorAll('img[loading=lazy]')"
-            ".forEach(img => { img.loading = 'eager'; })"
-        )
-        page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(path), full_page=True)
+        width = (page.viewport_size or {"width": 0})["width"]
+        load_every_image(page)  # the screenshot shows the finished page
+        page.screenshot(path=str(SCREENSHOT_DIR / f"{slug}-{width}.png"), full_page=True)
 
     return save
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from tests.conftest_browser import DESKTOP, MOBILE, SMALLEST
+from tests.conftest_browser import DESKTOP, MOBILE, SMALLEST, load_every_image
 
 pytestmark = pytest.mark.browser
 
@@ -63,33 +63,40 @@ PAGES = {
 }
 
 
-@pytest.mark.parametrize(
-    "browser_viewport", [DESKTOP, MOBILE, SMALLEST], ids=["desktop", "mobile", "smallest"]
-)
 def test_every_page_fits_the_screen_without_sideways_scrolling(
-    demo_catalog, browser_page, browser_record, screenshot, browser_viewport, live_server
+    demo_catalog, browser_page, browser_record, screenshot, live_server
 ):
     page = browser_page
 
     pages = {"home": "/", "detail-pulp-fiction": "/movies/pulp-fiction/", **PAGES}
-    for name, path in pages.items():
-        page.goto(path)
-        expect(page.locator("main h1").first).to_be_attached()
-        page_width = page.evaluate("document.documentElement.scrollWidth")
-        assert page_width <= browser_viewport["width"], f"{name} is {page_width}px wide"
-        screenshot(page, name)
+    for screen, viewport in {"desktop": DESKTOP, "mobile": MOBILE, "smallest": SMALLEST}.items():
+        page.set_viewport_size(viewport)
+        for name, path in pages.items():
+            page.goto(path)
+            expect(page.locator("main h1").first).to_be_attached()
+            load_every_image(page)
+            page_width = page.evaluate("document.documentElement.scrollWidth")
+            assert page_width <= viewport["width"], f"{name} is {page_width}px wide on {screen}"
+            screenshot(page, name)
 
     # Only the two error pages themselves answer with errors (which Chromium also logs to the
-    # console); every stylesheet, image and icon loads, and no script fails.
+    # console), once on each screen; every stylesheet, image and icon loads, and no script fails.
     failed = [entry.replace(str(live_server), "") for entry in browser_record.failed_responses]
-    assert sorted(failed) == ["400 /browse/?year=abc", "404 /no/such/page/"]
+    assert sorted(failed) == ["400 /browse/?year=abc"] * 3 + ["404 /no/such/page/"] * 3
     console = [entry.replace(str(live_server), "") for entry in browser_record.console_errors]
-    assert sorted(console) == [
-        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
-        " (/browse/?year=abc)",
-        "Failed to load resource: the server responded with a status of 404 (Not Found)"
-        " (/no/such/page/)",
-    ]
+    assert (
+        sorted(console)
+        == [
+            "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+            " (/browse/?year=abc)",
+        ]
+        * 3
+        + [
+            "Failed to load resource: the server responded with a status of 404 (Not Found)"
+            " (/no/such/page/)",
+        ]
+        * 3
+    )
     assert browser_record.offsite_requests() == []
 
 
