@@ -13,7 +13,8 @@ attribute the decorator sets (:data:`BUCKET_ATTRIBUTE`)::
 
     class SchemaView(SpectacularAPIView):
         shield_bucket = "exempt"
- Pages that embed provider players mark themselves with ``@frames_players`` so the
+
+Pages that embed provider players mark themselves with ``@frames_players`` so the
 Content-Security-Policy lets them frame the enabled providers (``shield.csp``).
 """
 

@@ -143,10 +143,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    """A test that commits (transactional_db, live_server) ends
-    with every table emptied, which also empties the rows a migration seeded (the providers of
-    streaming/0002). They are put back as migrate left them, so the next test on this worker
-    sees the database a fresh one has, whatever order the tests come in."""
+    """A test that commits (transactional_db, live_server) ends with every table emptied, which
+    also empties the rows a migration seeded (the providers of streaming/0002). They are put
+    back as migrate left them, so the next test on this worker sees the database a fresh one
+    has, whatever order the tests come in."""
     try:
         return (yield)
     finally:
