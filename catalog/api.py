@@ -18,13 +18,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from catalog.models import Genre, Movie
 from catalog.ordering import ALIASES, ORDERINGS, Ordering, ordering_named
-from shield.decorators import TIER, rate_limit
 from streamsite import http_cache
-from streamsite.api import StrictParams
+from streamsite.api import ApiView, StrictParams
 
 MAX_QUERY_LENGTH = 200
 
@@ -207,7 +205,7 @@ class MovieCursorPagination(CursorPagination):
 
 
 @http_cache.api_response("catalog", "movie-list")
-class MovieListView(APIView):
+class MovieListView(ApiView):
     @extend_schema(
         parameters=[
             MovieListParams,
@@ -239,7 +237,7 @@ class MovieListView(APIView):
 
 
 @http_cache.api_response("catalog", "movie-detail")
-class MovieDetailView(APIView):
+class MovieDetailView(ApiView):
     @extend_schema(responses=MovieDetailAnswer, summary="One published movie")
     def get(self, request: Request, movie_id: int) -> Response:
         movie = (
@@ -258,7 +256,7 @@ SIMILAR_LENGTH = 12
 
 
 @http_cache.api_response("catalog", "movie-similar")
-class SimilarMoviesView(APIView):
+class SimilarMoviesView(ApiView):
     @extend_schema(
         responses={
             200: SimilarMoviesSerializer,
@@ -276,9 +274,8 @@ class SimilarMoviesView(APIView):
         return Response({"results": MovieSummarySerializer(results, many=True).data})
 
 
-@rate_limit(TIER)  # counted in the caller's tier: anonymous, free, premium or api
 @http_cache.api_response("catalog", "movie-search")
-class MovieSearchView(APIView):
+class MovieSearchView(ApiView):
     @extend_schema(
         parameters=[SearchParams],
         responses=SearchResultsSerializer,
@@ -294,7 +291,7 @@ class MovieSearchView(APIView):
 
 
 @http_cache.api_response("catalog", "movie-suggest")
-class MovieSuggestView(APIView):
+class MovieSuggestView(ApiView):
     @extend_schema(
         parameters=[SuggestParams],
         responses=SuggestionsSerializer,
@@ -315,7 +312,7 @@ class MovieSuggestView(APIView):
 
 
 @http_cache.api_response("catalog", "genre-list")
-class GenreListView(APIView):
+class GenreListView(ApiView):
     @extend_schema(responses=GenreListSerializer, summary="Genres with counts")
     def get(self, request: Request) -> Response:
         genres = Genre.objects.annotate(

@@ -15,12 +15,12 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.authentication import ApiKeyAuthentication
 from catalog import services
 from catalog.api import MovieSummarySerializer
 from catalog.models import ListEntry, Movie
+from streamsite.api import ApiView
 
 NOT_PUBLISHED = "No published movie with id {movie_id}."
 
@@ -42,7 +42,7 @@ class MyListSerializer(serializers.Serializer):
     results = ListItemSerializer(many=True)
 
 
-class MyListAPIView(APIView):
+class MyListAPIView(ApiView):
     # Explicit credential first, so an anonymous request gets 401 with an Api-Key challenge;
     # the session cookie comes with DRF's CSRF enforcement on writes.
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]

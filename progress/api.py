@@ -24,7 +24,6 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.authentication import ApiKeyAuthentication
 from progress import qoe, services
@@ -46,6 +45,7 @@ from progress.serializers import (
     SessionSerializer,
 )
 from shield.decorators import PROGRESS, rate_limit
+from streamsite.api import ApiView
 
 # A heartbeat is ~150 bytes; anything this big is not one, and is refused before parsing.
 MAX_BODY_BYTES = 2048
@@ -66,7 +66,7 @@ def _body_too_large(request: Request, limit: int) -> bool:
     return request.method in {"POST", "PUT", "PATCH"} and len(request.body) > limit
 
 
-class ProgressAPIView(APIView):
+class ProgressAPIView(ApiView):
     # Explicit credential first, so an anonymous request gets 401 with an Api-Key challenge;
     # the session cookie comes with DRF's CSRF enforcement on writes.
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
@@ -198,7 +198,7 @@ class QualityReportView(ProgressAPIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Who asks, then which session, then the body's size: an answer about a session is
         # only for its viewer (a 404 for anyone else, whatever they send).
-        APIView.initial(self, request, *args, **kwargs)
+        ApiView.initial(self, request, *args, **kwargs)
 
     @extend_schema(
         request={"application/json": QualityReportSerializer},

@@ -7,12 +7,16 @@ keeps the class, Django's too)::
     @rate_limit("progress")
     class MovieProgressView(APIView): ...
 
-A view of the API without a mark is limited by its caller's tier; a page without one is not
-limited. A view of a layer below the shield, which may not import it, says the same with the
-attribute the decorator sets (:data:`BUCKET_ATTRIBUTE`)::
+A view without a mark is not limited (pages); the API's views are limited by their caller's
+tier, which their base class ``streamsite.api.ApiView`` declares. A view of a layer below the
+shield, which may not import it, says the same with the attribute the decorator sets
+(:data:`BUCKET_ATTRIBUTE`)::
 
     class SchemaView(SpectacularAPIView):
         shield_bucket = "exempt"
+
+Requests that reach no view (unknown paths, refused by a middleware) are not limited; flood and
+scan detection counts them like any other.
 
 Pages that embed provider players mark themselves with ``@frames_players`` so the
 Content-Security-Policy lets them frame the enabled providers (``shield.csp``).
@@ -31,7 +35,8 @@ PROGRESS = "progress"  # the player's heartbeats: watching never eats the browsi
 LOGIN = "login"  # sign-in form posts: per address and per username
 SIGNUP = "signup"  # sign-up form posts: per address and per username
 EXEMPT = "exempt"  # never limited (reading material such as the API's docs)
-BUCKETS = frozenset({TIER, PROGRESS, LOGIN, SIGNUP, EXEMPT})
+PROBE = "probe"  # never limited, counted or blocked: health checks and metrics, polled by machines
+BUCKETS = frozenset({TIER, PROGRESS, LOGIN, SIGNUP, EXEMPT, PROBE})
 
 BUCKET_ATTRIBUTE = "shield_bucket"  # what rate_limit() sets; a view class may set it itself
 _FRAMES_PLAYERS = "shield_frames_players"

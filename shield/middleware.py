@@ -1,13 +1,17 @@
-"""Shield middleware: client IP and blocks first, rate limits once the view is known.
+"""Shield middleware: blocks and detection, then rate limits, in the bucket the view declares.
 
-``ShieldMiddleware`` sits right after WhiteNoise, before sessions: it resolves the client IP,
-refuses blocked clients with a 403 before anything else runs, and feeds DDoS detection.
-``RateLimitMiddleware`` applies the sliding-window limits in ``process_view``, in the bucket the
-view declares (``shield.decorators``: the caller's tier by default on the API, the player's own
-bucket for heartbeats, sign-in and sign-up form posts per address and username). Who is asking
-comes from ``request.identity``, the one authentication step of accounts (API key, a token
-another app vouches for, or the session), which the shield reads but does not import. A client
-just refused is refused again from process memory until its window frees, with no Redis call.
+Both act in ``process_view``, once Django has resolved the view, and read the mark the view
+carries (``shield.decorators``): the shield knows no URL and imports no app. A view marked as a
+probe (health checks, metrics) is neither limited, counted nor blocked.
+
+``ShieldMiddleware`` refuses blocked clients with a 403 before the view runs and feeds DDoS
+detection: every request, including those that reach no view (unknown paths, requests a
+middleware refused), which it counts once answered. ``RateLimitMiddleware`` applies the
+sliding-window limits (the caller's tier on the API, the player's own bucket for heartbeats,
+sign-in and sign-up form posts per address and username). Who is asking comes from
+``request.identity``, the one authentication step of accounts (API key, a token another app
+vouches for, or the session), which the shield reads but does not import. A client just refused
+is refused again from process memory until its window frees, with no Redis call.
 
 Rate-limit headers on every limited API response::
 
@@ -42,13 +46,9 @@ from shield.ratelimit import Decision
 from streamsite.api import is_api, json_error
 
 ANONYMOUS = "anonymous"  # the tier of a client known only by its address
+NO_VIEW = object()  # the bucket of a request that reached no view
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
-
-
-def is_exempt(path: str) -> bool:
-    """Health checks and metrics: never limited, counted or blocked (load balancers poll them)."""
-    return path.startswith(tuple(settings.SHIELD_EXEMPT_PATHS))
 
 
 def is_asset(path: str) -> bool:
@@ -66,13 +66,21 @@ class ShieldMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        ip = client_ip(request)
-        if not settings.SHIELD_ENABLED or is_exempt(request.path) or detection.allowlisted(ip):
-            return self.get_response(request)
-        blocked = detection.observe_request(ip, accountable=lambda: _keyed_api_call(request))
-        if blocked is not None:
-            return blocked_response(request, blocked)
         response = self.get_response(request)
+        if not settings.SHIELD_ENABLED:
+            return response
+        bucket = getattr(request, "_shield_bucket", NO_VIEW)
+        if bucket == decorators.PROBE or getattr(request, "_shield_blocked", False):
+            return response
+        ip = client_ip(request)
+        if detection.allowlisted(ip):
+            return response
+        if bucket is NO_VIEW:
+            # No view was reached (an unknown path, a request a middleware refused): the
+            # request is counted now, and refused if its address is blocked.
+            blocked = detection.observe_request(ip)
+            if blocked is not None:
+                return blocked_response(request, blocked)
         status = response.status_code
         # A 429 is our own answer to a client over its limit, not a sign of abuse: counting it
         # would escalate a client that honours Retry-After a little late to a block.
@@ -80,14 +88,31 @@ class ShieldMiddleware:
             detection.observe_error(ip, request.path, status)
         return response
 
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        bucket = request._shield_bucket = decorators.bucket_of(view)  # type: ignore[attr-defined]
+        if not settings.SHIELD_ENABLED or bucket == decorators.PROBE:
+            return None
+        ip = client_ip(request)
+        if detection.allowlisted(ip):
+            return None
+        blocked = detection.observe_request(
+            ip, accountable=lambda: bucket == decorators.TIER and _keyed(request)
+        )
+        if blocked is None:
+            return None
+        request._shield_blocked = True  # type: ignore[attr-defined]
+        return blocked_response(request, blocked)
 
-def _keyed_api_call(request: HttpRequest) -> bool:
-    """An API call with a valid API key: its tier's limit governs it, not flood detection.
+
+def _keyed(request: HttpRequest) -> bool:
+    """The caller named a valid API key: its tier's limit governs it, not flood detection.
 
     A made-up key is counted like any anonymous request.
     """
     identity = getattr(request, "identity", None)
-    if identity is None or not is_api(request.path):
+    if identity is None:
         return False
     try:
         return identity.api_key is not None
@@ -127,11 +152,7 @@ class RateLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not hasattr(request, "_ratelimit_decision"):
-            # No view was reached (an unknown path, a request refused before its view): it
-            # is counted as one in the default bucket, and refused if that one is full.
-            response = self.limit(request, None) or response
-        return with_headers(request, response, request._ratelimit_decision)  # type: ignore[attr-defined]
+        return with_headers(request, response, getattr(request, "_ratelimit_decision", None))
 
     def process_view(
         self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
@@ -153,9 +174,7 @@ class RateLimitMiddleware:
 
 def checks_for(request: HttpRequest, bucket: str | None) -> list[Check]:
     """The limits a request to a view declaring ``bucket`` is counted against."""
-    if bucket is None:
-        bucket = decorators.TIER if is_api(request.path) else decorators.EXEMPT
-    if bucket == decorators.EXEMPT or is_exempt(request.path):
+    if bucket in (None, decorators.EXEMPT, decorators.PROBE):
         return []
     if bucket in (decorators.LOGIN, decorators.SIGNUP):
         return _form_checks(request, bucket) if request.method == "POST" else []

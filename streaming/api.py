@@ -19,14 +19,12 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from shield.decorators import TIER, rate_limit
 from streaming import services, sources
 from streaming.models import Provider
 from streaming.providers.base import HEX_COLOR, normalize_color
 from streaming.sources import RankedSource, Resolution
-from streamsite.api import StrictParams, StrictSerializer
+from streamsite.api import ApiView, StrictParams, StrictSerializer
 
 MAX_START_SECONDS = 24 * 60 * 60  # nothing we serve is a day long; more is a client bug
 
@@ -202,8 +200,7 @@ def no_sources(resolution: Resolution) -> Response:
     )
 
 
-@rate_limit(TIER)  # counted in the caller's tier: anonymous, free, premium or api
-class SourceListView(APIView):
+class SourceListView(ApiView):
     @extend_schema(
         responses={
             200: SourceListSerializer,
@@ -223,7 +220,7 @@ class SourceListView(APIView):
         return answered(SOURCE_LIST, answer, resolution)
 
 
-class EmbedView(APIView):
+class EmbedView(ApiView):
     @extend_schema(
         parameters=[EmbedParams],
         responses={
@@ -278,7 +275,7 @@ class FailureReportResultSerializer(serializers.Serializer):
     )
 
 
-class FailureReportView(APIView):
+class FailureReportView(ApiView):
     # Anyone watching may say a player did not play: the report reads and writes nothing of
     # theirs, so it needs neither a session (nor CSRF) nor a key. What it can cost is one probe
     # per provider every few seconds, and the shield's rate limit per client.

@@ -1,4 +1,4 @@
-"""One JSON error shape for the whole API.
+"""The REST API's common ground: its base view, and one JSON error shape.
 
 Every API error is ``{"error": <code>, "detail": <sentence>}``; validation errors add
 ``"fields": {<name>: [<message>, …]}`` so a client can tell which parameter was wrong.
@@ -14,10 +14,32 @@ from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from streamsite.resilience import database_breaker
+
+
+class ApiView(APIView):
+    """The base of the API's views: each call counts against its caller's rate-limit tier.
+
+    The shield reads the bucket a view declares (``shield.decorators``), knowing no URL; a view
+    that belongs in another bucket says so with ``@rate_limit(...)``, which overrides this.
+    """
+
+    shield_bucket = "tier"
+
+
+class UnknownEndpointView(ApiView):
+    """A path under /api/ that names no endpoint: a 404 in the API's shape, whatever the method
+    or credentials, counted in the caller's tier like any other call (and with its headers)."""
+
+    schema = None  # not an operation of the schema
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        raise exceptions.NotFound()
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

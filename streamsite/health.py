@@ -57,7 +57,11 @@ PROBE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def probe(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
-    """GET and HEAD run the view; OPTIONS says which methods are answered, checking nothing."""
+    """GET and HEAD run the view; OPTIONS says which methods are answered, checking nothing.
+
+    Load balancers poll probes: the shield never limits, counts or blocks them (the view's
+    ``shield_bucket`` mark, ``shield.decorators``).
+    """
 
     @functools.wraps(view)
     def answer(request: HttpRequest) -> HttpResponse:
@@ -67,7 +71,9 @@ def probe(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest]
             return response
         return view(request)
 
-    return never_cache(require_http_methods(PROBE_METHODS)(answer))
+    checked = never_cache(require_http_methods(PROBE_METHODS)(answer))
+    checked.shield_bucket = "probe"  # type: ignore[attr-defined]
+    return checked
 
 
 @probe

@@ -100,8 +100,9 @@ MIDDLEWARE = [
     # Who is asking (API key, playback token, session user), worked out once when first asked:
     # the one authentication step, read by the shield, DRF and the views (accounts/identity.py).
     "accounts.middleware.IdentityMiddleware",
-    # Client IP, blocks and DDoS detection: before sessions, so a blocked client costs one
-    # Redis round trip and nothing else.
+    # Client IP, blocks and DDoS detection, once the view is resolved (process_view) and before
+    # any other step reads the session or the database: a blocked client costs one Redis
+    # round trip, or none while this process remembers the block.
     "shield.middleware.ShieldMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -380,8 +381,6 @@ SHIELD_REDIS_URL = env_redis_url("SHIELD_REDIS_URL") or REDIS_URL
 # Redis answers in well under a millisecond; longer than this means down: fail open. Not
 # lower: a busy host can stall a healthy Redis for a few hundred milliseconds.
 SHIELD_REDIS_TIMEOUT = env_float("SHIELD_REDIS_TIMEOUT", 0.5, minimum=0.01)
-# Never limited, counted or blocked: load balancers and Prometheus poll these.
-SHIELD_EXEMPT_PATHS = ["/api/health", "/metrics"]
 # Sliding windows in `limits` notation: "60/minute", "10/2seconds".
 RATELIMITS = {
     "anonymous": env_str("RATELIMIT_ANONYMOUS", "60/minute"),

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.urls import include, path, re_path
 from django.views.static import serve
 
-from streamsite import bench_views, errors, health, openapi, roles
+from streamsite import api, bench_views, errors, health, openapi, roles
 from streamsite.monitoring import metrics_view
 
 api_patterns = [
@@ -24,6 +24,8 @@ api_patterns = [
     path("docs", openapi.DocsView.as_view(url_name="schema"), name="docs"),
     path("health", health.health, name="health"),
     path("health/live", health.live, name="health-live"),
+    # Last: the API answers its own unknown paths, in its own shape.
+    re_path(r"^", api.UnknownEndpointView.as_view(), name="api-unknown"),
 ]
 
 urlpatterns = [

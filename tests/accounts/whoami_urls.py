@@ -6,15 +6,15 @@ from django.urls import path
 from rest_framework.permissions import IsAuthenticatedOrReadOnly
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from streamsite.api import ApiView
 from streamsite.urls import handler404, handler500
 from streamsite.urls import urlpatterns as project_patterns
 
 __all__ = ["handler404", "handler500", "urlpatterns"]
 
 
-class WhoAmI(APIView):
+class WhoAmI(ApiView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
     def get(self, request: Request) -> Response:

@@ -211,6 +211,22 @@ def test_missing_assets_do_not_look_like_a_scan_and_health_checks_are_not_counte
     assert not Block.objects.exists()
 
 
+@pytest.mark.urls("tests.shield.bucket_urls")
+def test_a_probe_is_never_counted_and_answers_a_blocked_address_wherever_it_is_routed():
+    client = client_from(SCANNER)
+    with signals(request_rate="3/10 seconds"):
+        probes = [client.get("/anything/uptime").status_code for _ in range(25)]
+        counted = Block.objects.exists()
+        services.block(ip=SCANNER, reason=Reason.MISSING_PATHS, evidence={})
+        while_blocked = client.get("/anything/uptime").status_code
+        elsewhere = client.get("/anything/tiered").status_code
+
+    assert probes == [200] * 25
+    assert not counted  # 25 requests against a threshold of 3: none of them was counted
+    assert while_blocked == 200  # load balancers keep seeing the instance
+    assert elsewhere == 403
+
+
 def test_a_block_placed_by_another_instance_is_enforced_here_within_a_second():
     client = client_from(SCANNER)
     assert client.get("/api/genres").status_code == 200  # seen, not blocked: batching starts

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -17,12 +19,14 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.urls import URLPattern, URLResolver, get_resolver
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from prometheus_client import REGISTRY
 
 from accounts.services import create_api_key, set_premium
 from shield import store
+from shield.decorators import bucket_of
 from shield.ratelimit import decide, hit, parse_limit
 from tests.redis_process import redis_process
 from tests.shield.conftest import client_from, ratelimits, signals
@@ -35,6 +39,7 @@ import sys, threading, time
 import django
 django.setup()
 from shield import store
+from shield.decorators import bucket_of
 from shield.ratelimit import hit, parse_limit
 
 key, start_at = sys.argv[1], float(sys.argv[2])
@@ -435,8 +440,30 @@ def test_the_bucket_is_the_one_the_view_declares_wherever_it_is_routed():
         declared = client.get("/api/anything/ping")
         undeclared = [client.get("/api/anything/plain").status_code for _ in range(3)]
         exempt = [client.get("/api/anything/open") for _ in range(3)]
+        tiered = [client.get("/anything/tiered").status_code for _ in range(3)]
 
     assert declared["RateLimit-Limit"] == "5"  # the player's bucket, not the caller's tier
-    assert undeclared == [200, 200, 429]  # an API view that declares nothing: the tier's
+    assert undeclared == [200, 200, 200]  # no mark: not limited, even under /api/
     assert [r.status_code for r in exempt] == [200, 200, 200]
     assert all("RateLimit-Limit" not in r for r in exempt)
+    assert tiered == [200, 200, 429]  # an API view outside /api/: still the caller's tier
+
+
+def _routes(
+    patterns: list[URLPattern | URLResolver], prefix: str = ""
+) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """Every route of ``patterns`` (included ones too), with its view."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern.callback
+
+
+def test_every_view_of_the_api_declares_its_rate_limit_bucket():
+    routes = _routes(get_resolver().url_patterns)
+    api = [(route, view) for route, view in routes if route.startswith("api/")]
+    undeclared = [route for route, view in api if bucket_of(view) is None]
+
+    assert len(api) >= 15  # the whole API was walked
+    assert undeclared == []  # an API view without a bucket would never be limited

@@ -167,3 +167,13 @@ def test_health_endpoints_answer_head_and_options(client, path):
     assert post.status_code == 405
     assert post.json()["error"] == "method_not_allowed"
     assert set(post["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "post", "delete", "options"])
+def test_an_unknown_api_path_is_a_json_404_whatever_the_method_or_credentials(client, method):
+    for path in ("/api/no-such-endpoint", "/api/", "/api/movies/"):
+        response = getattr(client, method)(path, HTTP_AUTHORIZATION="Api-Key made-up")
+
+        assert response.status_code == 404, (method, path)
+        assert response.json() == {"error": "not_found", "detail": "Not found."}

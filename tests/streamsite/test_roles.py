@@ -45,11 +45,12 @@ def role_resolver(role: str) -> URLResolver:
 
 
 def mounts(role: str, path: str) -> bool:
+    """Whether a process of ``role`` routes ``path`` to its view (not to the API's 404)."""
     try:
-        role_resolver(role).resolve(path)
+        match = role_resolver(role).resolve(path)
     except Resolver404:
         return False
-    return True
+    return match.url_name != "api-unknown"
 
 
 def role_urlconf(role: str) -> types.ModuleType:
