@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from catalog import tmdb
 from catalog.models import Credit, Movie, Person
+from tests.http_server import HTTPServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

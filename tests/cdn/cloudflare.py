@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from tests.http_server import HTTPServer
 
 ZONE_ID = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "Y3Rlc3QtdG9rZW4tZm9yLWNsb3VkZmxhcmU"

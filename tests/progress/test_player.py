@@ -16,12 +16,12 @@ import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
 from playwright.sync_api import Page, Request
-from pytest_httpserver import HTTPServer
 
 from catalog.models import Movie
 from progress import buffer, services
 from progress.models import WatchProgress
 from tests.conftest_browser import BrowserRecord
+from tests.http_server import HTTPServer
 
 pytestmark = [
     pytest.mark.browser,

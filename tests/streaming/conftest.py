@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from streaming.models import Provider
+from tests.http_server import HTTPServer
 
 PLAYER_PAGE = (
     "<!doctype html><html lang='en'><head><title>{title}</title></head>"
@@ -152,6 +152,9 @@ class JunkServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        # shutdown() wakes the thread blocked in accept() now, not at its next 0.2 s timeout.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
         self._sock.close()
 

@@ -22,12 +22,12 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 from prometheus_client import REGISTRY
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from streamsite import resilience
 from streamsite.cache import redis_backed
 from streamsite.resilience import CircuitOpenError, get_breaker
+from tests.http_server import HTTPServer
 
 ROOT = Path(__file__).resolve().parents[2]
 RESET_SECONDS = 0.3
