@@ -31,6 +31,7 @@ pytest_plugins = [
     "tests.celery_worker",
     "tests.video_fixtures",
     "tests.clock_fixture",
+    "tests.child_python",
 ]
 
 _tmdb_ids = itertools.count(900_000)
@@ -66,15 +67,20 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: Sequence[Any]) -> None
 
 
 # `make test-fast`, the edit loop's tier, leaves out the tests marked `slow`: those that start
-# a real browser, ffmpeg, nginx, gunicorn, Celery workers, a PostgreSQL cluster or the whole
-# topology. They are marked here, by the fixtures and modules that start those, so a new test
-# that uses one is in the right tier without anyone remembering to mark it.
+# other processes or servers: a real browser, ffmpeg, nginx, gunicorn, Celery workers, a
+# PostgreSQL cluster, the whole topology, or a fresh Python (`child_python`: each imports Django
+# again, a second of CPU). They are marked here, by the fixtures and modules that start those,
+# so a new test that uses one is in the right tier without anyone remembering to mark it. Tools
+# that start in milliseconds and import no Django stay in the edit loop: redis-server for the
+# outage tests (tests/redis_process.py), promtool, ffmpeg probing a file without video,
+# lint-imports.
 SLOW_FIXTURES = frozenset(
     {
         "chromium",  # every browser test
         "make_clip",  # ffmpeg (and make_ready_asset, the pipeline, on top of it)
         "broker",  # real `celery worker` processes
         "topology",  # the compose topology
+        "child_python",  # Python processes: settings at start-up, manage.py, races
     }
 )
 SLOW_MODULES = (

@@ -8,12 +8,9 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +20,6 @@ from werkzeug import Request, Response
 from catalog import tmdb
 from catalog.models import Credit, Movie, Person
 from tests.http_server import HTTPServer
-
-ROOT = Path(__file__).resolve().parents[2]
 
 GENRES = {
     "genres": [
@@ -635,24 +630,23 @@ def test_bad_arguments_are_one_line_errors(args, message):
         ({"TMDB_API_KEY": "k", "TMDB_API_URL": "closed"}, "Could not reach TMDb at http://"),
     ],
 )
-def test_command_line_errors_print_one_line_and_exit_1(server, env, expected):
+def test_command_line_errors_print_one_line_and_exit_1(child_python, server, env, expected):
     server.expect_request("/3/genre/movie/list").respond_with_json(INVALID_KEY, status=401)
     if env.get("TMDB_API_URL") == "closed":
         env = {**env, "TMDB_API_URL": f"http://127.0.0.1:{closed_port()}/3"}
 
-    done = subprocess.run(
-        [sys.executable, "manage.py", "import_tmdb", "--pages", "1"],
-        cwd=ROOT,
+    done = child_python.run(
+        "manage.py",
+        "import_tmdb",
+        "--pages",
+        "1",
         env={
             **os.environ,
             "TMDB_API_URL": server.url_for("/3"),
             "OUTBOUND_BACKOFF_BASE": "0.01",
             **env,
         },
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
     )
 
     assert done.returncode == 1

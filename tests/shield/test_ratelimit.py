@@ -6,11 +6,9 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +28,6 @@ from shield.decorators import bucket_of
 from shield.ratelimit import decide, hit, parse_limit
 from tests.redis_process import redis_process
 from tests.shield.conftest import client_from, ratelimits, signals
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # One process of the exactness test: 8 threads hammer one key from a common start time.
 CONTENDER = """
@@ -58,15 +54,17 @@ print(sum(granted), len(granted))
 """
 
 
-def test_exactly_the_limit_is_granted_to_4_processes_of_8_threads_racing_on_one_key():
+def test_exactly_the_limit_is_granted_to_4_processes_of_8_threads_racing_on_one_key(child_python):
     key = f"race-{uuid.uuid4()}"
     start_at = time.time() + 3  # every process is up and waiting before anyone starts
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "streamsite.settings"}
     env["SHIELD_REDIS_URL"] = settings.SHIELD_REDIS_URL
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", CONTENDER, key, str(start_at)],
-            cwd=ROOT,
+        child_python.start(
+            "-c",
+            CONTENDER,
+            key,
+            str(start_at),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -406,16 +404,11 @@ def test_limits_keep_counting_across_a_redis_restart():
         ("SHIELD_BLOCK_DURATIONS", "1m,10m", "SHIELD_BLOCK_DURATIONS must be comma-separated"),
     ],
 )
-def test_a_mistyped_limit_stops_start_up_naming_the_variable(variable, value, message):
+def test_a_mistyped_limit_stops_start_up_naming_the_variable(
+    child_python, variable, value, message
+):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "streamsite.settings", variable: value}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = child_python.run("manage.py", "check", env=env, timeout=60)
 
     assert result.returncode != 0
     assert message in result.stderr

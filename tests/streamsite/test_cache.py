@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -19,8 +17,6 @@ from prometheus_client import REGISTRY
 
 from streamsite import cache
 from tests.redis_process import redis_process
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -72,41 +68,37 @@ def test_long_or_spaced_arguments_are_hashed_into_short_stable_keys(namespace):
     assert len(key) < 150 and " " not in key and long_query not in key
 
 
-def test_ttls_come_from_settings_and_the_environment_overrides_them():
+def test_ttls_come_from_settings_and_the_environment_overrides_them(child_python):
     assert cache.ttl("catalog") == django_settings.CACHE_TTLS["catalog"]
     code = (
         "import django, json; django.setup(); from streamsite import cache; "
         "print(json.dumps([cache.ttl('catalog'), cache.ttl('sources')]))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
+    result = child_python.run(
+        "-c",
+        code,
         env={
             **os.environ,
             "CACHE_TTL_CATALOG": "7",
             "DJANGO_SETTINGS_MODULE": "streamsite.settings",
         },
-        capture_output=True,
-        text=True,
-        check=True,
     )
+    assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [
         7,
         django_settings.CACHE_TTLS["sources"],
     ]
 
 
-def test_a_bad_ttl_in_the_environment_stops_start_up_naming_the_variable():
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT,
+def test_a_bad_ttl_in_the_environment_stops_start_up_naming_the_variable(child_python):
+    result = child_python.run(
+        "-c",
+        "import django; django.setup()",
         env={
             **os.environ,
             "CACHE_TTL_HTTP": "soon",
             "DJANGO_SETTINGS_MODULE": "streamsite.settings",
         },
-        capture_output=True,
-        text=True,
     )
     assert result.returncode != 0
     assert "CACHE_TTL_HTTP must be an integer" in result.stderr
@@ -243,7 +235,7 @@ print(json.dumps([result.status, result.value]))
 """
 
 
-def test_one_loader_runs_per_key_across_processes(namespace):
+def test_one_loader_runs_per_key_across_processes(child_python, namespace):
     """Six processes miss the same key at once: one loads, the others wait for its result."""
     redis_url = django_settings.REDIS_URL
     assert redis_url, "the stampede test needs the shared Redis (REDIS_URL)"
@@ -256,28 +248,17 @@ def test_one_loader_runs_per_key_across_processes(namespace):
         "CACHE_LOCK_WAIT": "30",
     }
     children = [
-        subprocess.Popen(
-            [sys.executable, "-c", STAMPEDE_CHILD, namespace, counter],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
+        child_python.start(
+            "-c", STAMPEDE_CHILD, namespace, counter, env=env, stdout=subprocess.PIPE, text=True
         )
         for _ in range(6)
     ]
-    try:
-        for _ in range(600):
-            if int(raw.get(f"{counter}:ready") or 0) == len(children):
-                break
-            time.sleep(0.05)
-        raw.set(f"{counter}:go", 1)
-        outputs = [
-            json.loads(child.communicate(timeout=60)[0].splitlines()[-1]) for child in children
-        ]
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
+    for _ in range(600):
+        if int(raw.get(f"{counter}:ready") or 0) == len(children):
+            break
+        time.sleep(0.05)
+    raw.set(f"{counter}:go", 1)
+    outputs = [json.loads(child.communicate(timeout=60)[0].splitlines()[-1]) for child in children]
     assert int(raw.get(counter)) == 1
     assert sorted(status for status, _ in outputs) == ["hit"] * 5 + ["miss"]
     assert {value for _, value in outputs} == {"expensive"}

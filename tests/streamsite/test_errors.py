@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,9 +15,9 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from tests.child_python import ChildPython
 from tests.redis_process import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET_PASSWORD = "hunter2-not-for-your-eyes"  # noqa: S105 - what must never be shown
 
 
@@ -33,7 +32,7 @@ def fetch(url: str, **headers: str) -> tuple[int, str, str]:
 
 
 @contextlib.contextmanager
-def development_server(tmp_path: Path, **env: str) -> Iterator[str]:
+def development_server(child_python: ChildPython, tmp_path: Path, **env: str) -> Iterator[str]:
     """`manage.py runserver` as `make run` starts it: development settings, nothing else set."""
     environment = {
         key: value
@@ -48,9 +47,11 @@ def development_server(tmp_path: Path, **env: str) -> Iterator[str]:
         **env,
     )
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
+    server = child_python.start(
+        "manage.py",
+        "runserver",
+        f"127.0.0.1:{port}",
+        "--noreload",
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -70,8 +71,8 @@ def development_server(tmp_path: Path, **env: str) -> Iterator[str]:
         server.wait(timeout=30)
 
 
-def test_the_demo_server_shows_the_designed_404_page_and_json_errors(tmp_path):
-    with development_server(tmp_path) as base:
+def test_the_demo_server_shows_the_designed_404_page_and_json_errors(child_python, tmp_path):
+    with development_server(child_python, tmp_path) as base:
         page = fetch(f"{base}/no/such/page/")
         api = fetch(f"{base}/api/movies/abc")
         stylesheet = fetch(f"{base}/static/css/site.css")
@@ -85,10 +86,12 @@ def test_the_demo_server_shows_the_designed_404_page_and_json_errors(tmp_path):
     assert stylesheet[0] == 200  # the designed page keeps its styles without DEBUG
 
 
-def test_with_debug_on_api_errors_stay_json_and_debug_pages_hide_connection_urls(tmp_path):
+def test_with_debug_on_api_errors_stay_json_and_debug_pages_hide_connection_urls(
+    child_python, tmp_path
+):
     # The database has no tables, so every page and list fails; Redis is nowhere.
     redis_url = f"redis://:{SECRET_PASSWORD}@127.0.0.1:{free_port()}/0"
-    with development_server(tmp_path, DEBUG="true", REDIS_URL=redis_url) as base:
+    with development_server(child_python, tmp_path, DEBUG="true", REDIS_URL=redis_url) as base:
         missing = fetch(f"{base}/api/movies/abc")
         failing = fetch(f"{base}/api/movies")
         page = fetch(f"{base}/")

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.test import Client, override_settings
@@ -18,7 +15,6 @@ from streamsite.resilience import get_breaker
 from tests.redis_process import free_port, redis_process
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 
 # Thresholds that make disk and memory "ok" whatever the machine running the tests looks like.
 ROOMY = {
@@ -146,7 +142,7 @@ print(json.dumps([ready.status_code, ready.json(), live.status_code]))
 """
 
 
-def test_database_down_fails_readiness_but_not_liveness():
+def test_database_down_fails_readiness_but_not_liveness(child_python):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "streamsite.settings",
@@ -155,9 +151,7 @@ def test_database_down_fails_readiness_but_not_liveness():
         "ALLOWED_HOSTS": "testserver",
         "LOG_LEVEL": "CRITICAL",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", CHILD], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    result = child_python.run("-c", CHILD, env=env, timeout=60)
 
     assert result.returncode == 0, result.stderr
     ready_status, body, live_status = json.loads(result.stdout.strip().splitlines()[-1])

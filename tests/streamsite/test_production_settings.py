@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST = "streamsite.example"
 
 
@@ -37,28 +33,24 @@ def production_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+def test_deploy_checks_pass_without_a_single_warning(child_python):
+    result = child_python.run(
+        "manage.py", "check", "--deploy", "--fail-level", "WARNING", env=production_env()
     )
-
-
-def test_deploy_checks_pass_without_a_single_warning():
-    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env())
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
-def test_production_requires_the_allowed_hosts():
-    result = run(["manage.py", "check"], production_env(ALLOWED_HOSTS=""))
+def test_production_requires_the_allowed_hosts(child_python):
+    result = child_python.run("manage.py", "check", env=production_env(ALLOWED_HOSTS=""))
 
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must be set" in result.stderr
 
 
-def test_production_requires_the_key_nginx_checks_video_links_with():
-    result = run(["manage.py", "check"], production_env(HLS_SIGNING_KEY=""))
+def test_production_requires_the_key_nginx_checks_video_links_with(child_python):
+    result = child_python.run("manage.py", "check", env=production_env(HLS_SIGNING_KEY=""))
 
     assert result.returncode != 0
     assert "HLS_SIGNING_KEY must be set" in result.stderr
@@ -83,8 +75,8 @@ print(json.dumps({
 """
 
 
-def test_plain_http_is_redirected_and_https_gets_hsts_but_health_probes_are_answered():
-    result = run(["-c", CHILD, HOST], production_env())
+def test_plain_http_is_redirected_and_https_gets_hsts_but_health_probes_are_answered(child_python):
+    result = child_python.run("-c", CHILD, HOST, env=production_env())
 
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
@@ -102,8 +94,8 @@ print(json.dumps([scrape.status_code, scrape.get("Location")]))
 """
 
 
-def test_prometheus_scrapes_metrics_over_plain_http_inside_the_network():
-    result = run(["-c", SCRAPE, HOST], production_env())
+def test_prometheus_scrapes_metrics_over_plain_http_inside_the_network(child_python):
+    result = child_python.run("-c", SCRAPE, HOST, env=production_env())
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [200, None]
@@ -121,8 +113,8 @@ print(json.dumps({
 """
 
 
-def test_cookies_are_secure_and_the_proxy_header_is_trusted():
-    result = run(["-c", SETTINGS], production_env())
+def test_cookies_are_secure_and_the_proxy_header_is_trusted(child_python):
+    result = child_python.run("-c", SETTINGS, env=production_env())
 
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])

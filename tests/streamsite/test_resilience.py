@@ -10,13 +10,10 @@ import json
 import logging
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -29,7 +26,6 @@ from streamsite.cache import redis_backed
 from streamsite.resilience import CircuitOpenError, get_breaker
 from tests.http_server import HTTPServer
 
-ROOT = Path(__file__).resolve().parents[2]
 RESET_SECONDS = 0.3
 
 
@@ -278,7 +274,7 @@ def test_slow_call_does_not_block_another_threads_call_through_the_same_breaker(
     assert slow_result[0].text == "slow"
 
 
-def test_separate_processes_see_the_same_breaker_state(settings, server, name):
+def test_separate_processes_see_the_same_breaker_state(child_python, settings, server, name):
     # Long enough that the circuit is still open however slowly the child process starts.
     settings.CIRCUIT_RESET_SECONDS = 60
     assert redis_backed()
@@ -302,15 +298,8 @@ def test_separate_processes_see_the_same_breaker_state(settings, server, name):
     }
 
     def run_child(url: str, calls: int) -> dict:
-        done = subprocess.run(
-            [sys.executable, "-c", child, name, url, str(calls)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        done = child_python.run("-c", child, name, url, str(calls), env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     assert run_child(server.url_for("/fail"), 2)["state"] == "open"

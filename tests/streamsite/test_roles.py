@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import types
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -14,8 +11,6 @@ from django.urls import Resolver404, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern
 
 from streamsite import roles, urls
-
-ROOT = Path(__file__).resolve().parents[2]
 
 PATHS = {
     "/": "web",
@@ -119,15 +114,13 @@ def test_the_web_role_renders_pages_that_link_to_other_pools(settings, make_movi
     assert b'href="/api/docs"' in home.content  # served by the api pool, linked from here
 
 
-def test_an_unknown_role_stops_start_up_naming_the_setting():
+def test_an_unknown_role_stops_start_up_naming_the_setting(child_python):
     environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT,
+    result = child_python.run(
+        "-c",
+        "import django; django.setup()",
         env={**environment, "DJANGO_SETTINGS_MODULE": "streamsite.settings",
              "SERVICE_ROLE": "gateway"},
-        capture_output=True,
-        text=True,
         timeout=60,
     )  # fmt: skip
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from streamsite import env
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.child_python import ChildPython
 
 
 @pytest.mark.parametrize(
@@ -48,7 +45,7 @@ def test_helpers_parse_good_values(monkeypatch):
     assert env.env_float("STREAMSITE_X", 2.5) == 2.5
 
 
-def run_check(**overrides: str) -> subprocess.CompletedProcess[str]:
+def run_check(child_python: ChildPython, **overrides: str) -> subprocess.CompletedProcess[str]:
     """Load the settings in a fresh interpreter, as `manage.py` does at start-up."""
     environment = {
         key: value
@@ -62,18 +59,13 @@ def run_check(**overrides: str) -> subprocess.CompletedProcess[str]:
         "'pool': s.DATABASES['default'].get('OPTIONS', {}).get('pool'), "
         "'cache': s.CACHES['default']['BACKEND'], 'eager': s.CELERY_TASK_ALWAYS_EAGER}))"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**environment, "DJANGO_SETTINGS_MODULE": "streamsite.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    return child_python.run(
+        "-c", code, env={**environment, "DJANGO_SETTINGS_MODULE": "streamsite.settings"}, timeout=60
     )
 
 
-def test_nothing_set_means_sqlite_local_memory_cache_and_eager_tasks():
-    result = run_check()
+def test_nothing_set_means_sqlite_local_memory_cache_and_eager_tasks(child_python):
+    result = run_check(child_python)
 
     assert result.returncode == 0, result.stderr
     assert 'sqlite3", "pool": null' in result.stdout
@@ -81,8 +73,9 @@ def test_nothing_set_means_sqlite_local_memory_cache_and_eager_tasks():
     assert '"eager": true' in result.stdout
 
 
-def test_database_url_selects_postgres_with_a_native_pool_sized_from_env():
+def test_database_url_selects_postgres_with_a_native_pool_sized_from_env(child_python):
     result = run_check(
+        child_python,
         DATABASE_URL="postgres://app@db.example:5432/streamsite",
         DATABASE_POOL_MIN_SIZE="3",
         DATABASE_POOL_MAX_SIZE="7",
@@ -97,15 +90,17 @@ def test_database_url_selects_postgres_with_a_native_pool_sized_from_env():
     assert '"eager": false' in result.stdout
 
 
-def test_bad_setting_stops_start_up_with_the_variable_named():
-    result = run_check(DATABASE_URL="postgres://app@db/x", DATABASE_POOL_MAX_SIZE="lots")
+def test_bad_setting_stops_start_up_with_the_variable_named(child_python):
+    result = run_check(
+        child_python, DATABASE_URL="postgres://app@db/x", DATABASE_POOL_MAX_SIZE="lots"
+    )
 
     assert result.returncode != 0
     assert "DATABASE_POOL_MAX_SIZE must be an integer, got 'lots'" in result.stderr
 
 
-def test_production_requires_a_secret_key():
-    result = run_check(STREAMSITE_ENV="production", SECRET_KEY="")
+def test_production_requires_a_secret_key(child_python):
+    result = run_check(child_python, STREAMSITE_ENV="production", SECRET_KEY="")
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
@@ -120,8 +115,9 @@ def test_production_requires_a_secret_key():
     ],
     ids=["short", "repetitive", "insecure-prefix"],
 )
-def test_production_refuses_a_weak_secret_key(weak):
+def test_production_refuses_a_weak_secret_key(child_python, weak):
     result = run_check(
+        child_python,
         STREAMSITE_ENV="production",
         SECRET_KEY=weak,
         ALLOWED_HOSTS="streamsite.example",
