@@ -163,18 +163,27 @@ def test_allowlisted_addresses_are_never_blocked():
 
 
 @override_settings(SHIELD_BLOCK_DURATIONS=[1, 2, 4], SHIELD_BLOCK_CACHE_SECONDS=0)
-def test_repeat_offenders_are_blocked_for_longer_each_time():
+def test_repeat_offenders_are_blocked_for_longer_each_time(clock):
     client = client_from(SCANNER)
+    key = f"shield:{{{SCANNER}}}:block"
     with signals(missing_paths="2/minute"):
-        for _ in range(3):
+        for offence, duration in enumerate((1, 2, 4), start=1):
             for _ in range(3):
                 client.get(_random_path())
             assert client.get("/api/genres").status_code == 403
-            # Real time passes until Redis ends the block by itself.
-            deadline = time.monotonic() + 10
-            while client.get("/api/genres").status_code == 403:
-                assert time.monotonic() < deadline, "the block never ended"
-                time.sleep(0.1)
+            assert 0 < store.client().pttl(key) <= duration * 1000
+            if offence == 1:
+                # Real time passes until Redis ends the block by itself.
+                deadline = time.monotonic() + 10
+                while client.get("/api/genres").status_code == 403:
+                    assert time.monotonic() < deadline, "the block never ended"
+                    time.sleep(0.1)
+            else:
+                # The longer ones (2 s, 4 s) end as if they had expired: gone from Redis, and
+                # this process's memory of them outlived by the clock.
+                store.client().delete(key)
+                clock.advance(duration)
+                assert client.get("/api/genres").status_code == 200
 
     blocks = Block.objects.filter(ip=SCANNER).order_by("created_at")
     assert [(b.offence, b.duration_seconds) for b in blocks] == [(1, 1), (2, 2), (3, 4)]
