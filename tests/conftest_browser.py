@@ -132,19 +132,23 @@ def load_every_image(page: Page) -> None:
 
 
 @pytest.fixture
-def screenshot() -> Callable[[Page, str], None]:
+def screenshot() -> Callable[..., None]:
     """With SCREENSHOTS=1 in the environment, save a full-page screenshot of each page a test
     shows as artifacts/screenshots/<name>-<width>.png, to look the pages over. They are for
-    people, not assertions, and cost a third of these tests' time, so a plain run takes none."""
+    people, not assertions, and cost a third of these tests' time, so a plain run takes none.
+
+    ``settled=False`` takes the page as it is, without waiting for its images and the network:
+    for a page whose point is a server that never answers."""
     wanted = os.environ.get("SCREENSHOTS", "") not in ("", "0")
 
-    def save(page: Page, name: str) -> None:
+    def save(page: Page, name: str, *, settled: bool = True) -> None:
         if not wanted:
             return
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         width = (page.viewport_size or {"width": 0})["width"]
-        load_every_image(page)  # the screenshot shows the finished page
+        if settled:
+            load_every_image(page)  # the screenshot shows the finished page
         page.screenshot(path=str(SCREENSHOT_DIR / f"{slug}-{width}.png"), full_page=True)
 
     return save

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from prometheus_client import REGISTRY
 
 from streaming.models import Provider
-from tests.conftest_browser import MOBILE, SCREENSHOT_DIR
+from tests.conftest_browser import MOBILE
 from tests.streaming.conftest import BROKEN_TIMEOUT, PLAYER_EVENT_SCRIPT
 
 pytestmark = pytest.mark.browser
@@ -142,7 +142,7 @@ def test_a_provider_without_a_ready_message_is_trusted_on_load_with_a_way_out(
     "browser_viewport", [{"width": 1366, "height": 768}, MOBILE], ids=["1366", "390"]
 )
 def test_when_every_server_fails_the_player_itself_says_so_and_retries(
-    browser_viewport, settings, make_movie, make_provider, provider_server, browser_page
+    browser_viewport, settings, make_movie, make_provider, provider_server, browser_page, screenshot
 ):
     settings.WATCH_SOURCE_TIMEOUT = 1
     for priority in (10, 20):
@@ -164,8 +164,7 @@ def test_when_every_server_fails_the_player_itself_says_so_and_retries(
     assert inside(page, "[data-retry]")
     expect(page.locator("#player")).to_have_attribute("data-state", "failed")
     expect(page.locator("iframe.player__frame")).to_have_count(0)
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT_DIR / f"watch-all-failed-{browser_viewport['width']}.png"))
+    screenshot(page, "watch-all-failed", settled=False)
 
     retry.click()
     expect(page.locator(".player__failed")).to_be_hidden()
@@ -176,7 +175,7 @@ def test_when_every_server_fails_the_player_itself_says_so_and_retries(
 
 
 def test_a_viewer_who_picks_a_slow_server_keeps_it_and_is_offered_another(
-    settings, make_movie, make_provider, provider_server, browser_page, browser_record
+    settings, make_movie, make_provider, provider_server, browser_page, browser_record, screenshot
 ):
     settings.WATCH_SOURCE_TIMEOUT = 1.5
     hanging = provider_server("hanging", title="Server one")
@@ -200,10 +199,7 @@ def test_a_viewer_who_picks_a_slow_server_keeps_it_and_is_offered_another(
     expect(server_2).to_have_attribute("aria-pressed", "true")
     expect(player).to_have_attribute("data-state", "playing")
     assert "/embed/movie/949?autoPlay=true&progress=90" in hanging.requests
-    # Not the `screenshot` fixture: it waits for the network to go idle, and the whole point
-    # here is a server that never answers.
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT_DIR / "watch-fallback-1280.png"), full_page=True)
+    screenshot(page, "watch-fallback", settled=False)  # a server that never answers
 
     # The viewer goes back to Server 1 on purpose: it stays, and the player says it is slow.
     server_1.click()
