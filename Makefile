@@ -31,7 +31,7 @@ test: $(VENV)/.dev services
 		$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The edit loop: every test but those marked slow (browser, ffmpeg, nginx, gunicorn, Celery
-# workers, the topology: tests/conftest.py), spread test by test. No lint: `make test` is what
+# workers, the topology, a fresh Python: tests/conftest.py), spread test by test. No lint: `make test` is what
 # CI runs. (Not --reuse-db: a kept database has lost the rows the migrations seed, emptied by
 # the previous run's last tests.)
 test-fast: $(VENV)/.dev services
