@@ -31,9 +31,9 @@ test: $(VENV)/.dev services
 		$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The edit loop: every test but those marked slow (browser, ffmpeg, nginx, gunicorn, Celery
-# workers, the topology, a fresh Python: tests/conftest.py), spread test by test. No lint: `make test` is what
-# CI runs. (Not --reuse-db: a kept database has lost the rows the migrations seed, emptied by
-# the previous run's last tests.)
+# workers, the topology, a fresh Python: tests/conftest.py), spread test by test. No lint:
+# `make test` is what CI runs. (Not --reuse-db: a kept database has lost the rows the
+# migrations seed, emptied by the previous run's last tests.)
 test-fast: $(VENV)/.dev services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_TASK_ALWAYS_EAGER=true \
 		$(BIN)/pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
