@@ -11,7 +11,9 @@ is off in both (its cost is bench/shield.py's subject). wrk posts heartbeats (a 
 timestamp each, so none is refused as stale) while this process flushes the buffer every
 --flush-seconds, as the beat task would, and records rows written per flush. A third series
 sends no token to the buffered server, so the session cookie authenticates (as once a token
-has expired). Each round runs the bare view, then the three series, each first in turn.
+has expired). A fourth posts the same heartbeats to a view of the same authentication and
+parsing that stores and checks nothing (BENCH_ENDPOINTS): the floor of any heartbeat through
+the API's one path. Each round runs the bare view, then the four series, each first in turn.
 
 Zero loss: 50,000 heartbeats (1,000 viewers x 2 films x 25 positions, sent in shuffled order
 so many arrive after newer ones) go through the buffered server from 16 client threads while a
@@ -86,6 +88,7 @@ function init(args)
   base = tonumber(args[2])
   step = tonumber(args[3])
   csrf = args[4]
+  path = args[6]
   counter = 0
 end
 function request()
@@ -95,19 +98,24 @@ function request()
   local body = string.format(
     '{"position": %d, "duration": 7200, "event": "heartbeat", "client_ts": %d}',
     30 + (counter % 700) * 10, base + n)
-  return wrk.format("POST", "/api/streaming/progress/" .. viewer.movie,
+  return wrk.format("POST", path .. viewer.movie,
     {["Cookie"] = viewer.cookie, ["X-CSRFToken"] = csrf, ["X-Progress-Token"] = viewer.token,
      ["Content-Type"] = "application/json"},
     body)
 end
 """
 
-# Each heartbeat series: the server it goes to and how the heartbeats authenticate ("token":
-# what the player sends, playback token beside the cookie; "cookie": the session cookie alone).
+HEARTBEATS = "/api/streaming/progress/"
+# The heartbeat view's authentication, parsing and answer alone (BENCH_ENDPOINTS): the floor.
+FLOOR = "/api/bench/heartbeat/"
+# Each heartbeat series: the server it goes to, how the heartbeats authenticate ("token": what
+# the player sends, playback token beside the cookie; "cookie": the session cookie alone), and
+# where they are posted.
 SERIES = {
-    "buffered": ("buffered", "token"),
-    "direct": ("direct", "token"),
-    "cookie": ("buffered", "cookie"),
+    "buffered": ("buffered", "token", HEARTBEATS),
+    "direct": ("direct", "token", HEARTBEATS),
+    "cookie": ("buffered", "cookie", HEARTBEATS),
+    "floor": ("buffered", "token", FLOOR),
 }
 
 # Django accepts any 32-character alphanumeric token as long as cookie and header agree.
@@ -504,10 +512,15 @@ def main() -> None:
             gunicorn(direct_env, workers=2, threads=args.threads) as direct,
         ):
             for base in (buffered, direct):  # warm up: imports, pools, scripts, movie checks
-                for credential in ("token", "cookie"):
+                for credential, path in (
+                    ("token", HEARTBEATS),
+                    ("cookie", HEARTBEATS),
+                    ("token", FLOOR),
+                ):
                     run_wrk(
-                        base, load, *load_args, credential, seconds=1, connections=args.connections
-                    )
+                        base, load, *load_args, credential, path,
+                        seconds=1, connections=args.connections,
+                    )  # fmt: skip
             with Flusher(args.flush_seconds) as flusher:
                 for round_number in range(args.rounds):
                     results["bare"].append(bare(buffered, args.seconds, args.connections))
@@ -515,13 +528,13 @@ def main() -> None:
                     names = list(SERIES)
                     shift = round_number % len(names)  # each series goes first in turn
                     for name in names[shift:] + names[:shift]:
-                        server, credential = SERIES[name]
+                        server, credential, path = SERIES[name]
                         output = run_wrk(
-                            servers[server], load, *load_args, credential,
+                            servers[server], load, *load_args, credential, path,
                             seconds=args.seconds, connections=args.connections,
                         )  # fmt: skip
                         results[name].append(parse_wrk(output))
-                        if server == "buffered":
+                        if server == "buffered" and path == HEARTBEATS:
                             heartbeats_sent += total_requests(output)
             report_throughput(args, results, flusher.results, heartbeats_sent)
         if args.skip_zero_loss:
@@ -552,6 +565,7 @@ def report_throughput(
             ("POST heartbeat, Redis buffer", median["buffered"]),
             ("POST heartbeat, direct database write", median["direct"]),
             ("POST heartbeat, Redis buffer, cookie only", median["cookie"]),
+            ("POST heartbeat answered unread (the floor)", median["floor"]),
         ],
         baseline=median["bare"],
     )
@@ -560,7 +574,10 @@ def report_throughput(
         f"\nbuffered / bare   = {rps['buffered'] / rps['bare']:.2f}x (goal >= 0.70x)\n"
         f"buffered / direct = {rps['buffered'] / rps['direct']:.2f}x (goal >= 1.50x)\n"
         f"cookie only: {rps['cookie'] / rps['bare']:.2f}x bare, "
-        f"{rps['cookie'] / rps['direct']:.2f}x direct"
+        f"{rps['cookie'] / rps['direct']:.2f}x direct\n"
+        f"floor (the same view's authentication, parsing and answer, nothing validated or "
+        f"stored) / bare = {rps['floor'] / rps['bare']:.2f}x; buffered / floor = "
+        f"{rps['buffered'] / rps['floor']:.2f}x"
     )
     rows = sum(f.rows_written for f in flushes)
     per_flush = [f.rows_written for f in flushes]

@@ -169,6 +169,17 @@ class MovieProgressView(ProgressAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class HeartbeatFloorView(MovieProgressView):
+    """bench/progress.py's floor: the heartbeat view's authentication, body parsing and answer,
+    with nothing validated or stored. Mounted only when BENCH_ENDPOINTS=true."""
+
+    schema = None
+
+    def post(self, request: Request, movie_id: int) -> Response:
+        request.data  # noqa: B018 - parsed as a heartbeat's body is
+        return Response({"result": "stored"}, status=202)
+
+
 class ContinueWatchingView(ProgressAPIView):
     """The signed-in user's unfinished movies, most recently watched first."""
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import path
 
 from progress import api
@@ -16,3 +17,6 @@ urlpatterns = [
     ),
     path("progress", api.ContinueWatchingView.as_view(), name="continue-watching"),
 ]
+
+if settings.BENCH_ENDPOINTS:  # bench/progress.py's floor: never in production
+    urlpatterns.append(path("bench/heartbeat/<int:movie_id>", api.HeartbeatFloorView.as_view()))
