@@ -157,14 +157,10 @@ class RateLimitMiddleware:
     def process_view(
         self, request: HttpRequest, view: Callable[..., Any], args: Any, kwargs: Any
     ) -> HttpResponse | None:
-        return self.limit(request, decorators.bucket_of(view))
-
-    def limit(self, request: HttpRequest, bucket: str | None) -> HttpResponse | None:
-        """Count the request in ``bucket``; a 429 response when over a limit, else None."""
-        request._ratelimit_decision = None  # type: ignore[attr-defined]
+        """Count the request in the view's bucket; a 429 response when over a limit."""
         if not settings.SHIELD_ENABLED:
             return None
-        for check in checks_for(request, bucket):
+        for check in checks_for(request, decorators.bucket_of(view)):
             decision = ratelimit.decide(check.item, check.key, tier=check.tier)
             request._ratelimit_decision = decision  # type: ignore[attr-defined]
             if decision is not None and not decision.allowed:
